@@ -1,0 +1,190 @@
+"""The per-frame core: a tracked driver face in, the posed avatar image out.
+
+`MotionStabilizer` owns everything temporal: the neutral reference (calibration), jitter
+filtering, holding and easing back to neutral when the face is lost, easing in when it is
+found again, and scene cuts. `Animator` chains it with retargeting and rendering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import time
+
+import numpy as np
+
+from .avatar import Avatar, skin_colour
+from .filters import OneEuroFilter, OneEuroSettings
+from .mouth import MouthSource
+from .render import FieldEngine, Renderer, RenderSettings
+from .retarget import DriverReference, Motion, PosedFace, RetargetSettings, apply_motion, measure_motion
+from .tracking import FaceObservation
+
+
+@dataclass(frozen=True)
+class SmoothingSettings:
+    """strength 1.0 is the tuned default; 0 turns filtering off, 2 smooths twice as hard."""
+
+    strength: float = 1.0
+    # Units: radians and face sizes per second for beta. Tuned so that MediaPipe's jitter on a
+    # still face (about 0.3 degrees, 0.3% of the face size) is removed while a quick nod
+    # (about 150 degrees per second) opens the cutoff to ~10 Hz, i.e. under a frame of lag.
+    pose: OneEuroSettings = OneEuroSettings(min_cutoff=0.8, beta=3.0, d_cutoff=1.0)
+    expression: OneEuroSettings = OneEuroSettings(min_cutoff=1.5, beta=6.0, d_cutoff=1.0)
+    eyes: OneEuroSettings = OneEuroSettings(min_cutoff=3.0, beta=4.0, d_cutoff=1.0)
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    hold_seconds: float = 0.25  # a face lost for a moment (a hand, a blink of the tracker) holds
+    ease_out_seconds: float = 0.6  # then the avatar eases back to neutral over this long
+    ease_in_seconds: float = 0.3  # a face found again is blended in, never jumped to
+    recalibrate_after_seconds: float = 1.5  # lost longer than this: the next face is a new neutral
+    cut_jump: float = 0.6  # face moved this many face sizes in one frame: a scene cut
+
+
+@dataclass(frozen=True)
+class AnimatorSettings:
+    retarget: RetargetSettings = RetargetSettings()
+    smoothing: SmoothingSettings = SmoothingSettings()
+    timing: TimingSettings = TimingSettings()
+    render: RenderSettings = RenderSettings()
+
+
+def _smoothstep(x: float) -> float:
+    x = min(max(x, 0.0), 1.0)
+    return x * x * (3 - 2 * x)
+
+
+class _MotionFilter:
+    """One Euro filters per kind of signal, so each has the units its parameters assume."""
+
+    def __init__(self, s: SmoothingSettings) -> None:
+        k = max(s.strength, 1e-3)
+        scaled = lambda o: OneEuroSettings(o.min_cutoff / k, o.beta / k, o.d_cutoff)  # noqa: E731
+        self.enabled = s.strength > 0
+        self.pose = OneEuroFilter(scaled(s.pose))
+        self.expression = OneEuroFilter(scaled(s.expression))
+        self.eyes = OneEuroFilter(scaled(s.eyes))
+
+    def reset(self) -> None:
+        for f in (self.pose, self.expression, self.eyes):
+            f.reset()
+
+    def __call__(self, m: Motion, t: float) -> Motion:
+        if not self.enabled:
+            return m
+        pose = self.pose(np.concatenate([m.rotation, m.translation, [m.log_scale]]), t)
+        expr = self.expression(m.expression, t)
+        eyes = self.eyes(np.concatenate([m.eye_openness, m.gaze.ravel()]), t)
+        return Motion(pose[:3], pose[3:5], float(pose[5]), expr, eyes[:2], eyes[2:].reshape(2, 2))
+
+
+@dataclass
+class MotionStabilizer:
+    settings: AnimatorSettings = field(default_factory=AnimatorSettings)
+    reference: DriverReference | None = None
+    output: Motion = field(default_factory=Motion.neutral)
+    _filter: _MotionFilter = field(init=False)
+    _calibrate_next: bool = False
+    _last_seen_t: float | None = None
+    _last_seen_motion: Motion = field(default_factory=Motion.neutral)
+    _ease_from: Motion | None = None
+    _ease_start_t: float = 0.0
+    _last_centre: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self._filter = _MotionFilter(self.settings.smoothing)
+
+    def calibrate(self) -> None:
+        """Take the next face seen as the neutral reference."""
+        self._calibrate_next = True
+
+    @property
+    def face_present(self) -> bool:
+        return self._ease_from is None and self._last_seen_t is not None
+
+    def update(self, face: FaceObservation | None, t: float) -> Motion:
+        timing = self.settings.timing
+        if face is None:
+            if self._last_seen_t is None:
+                self.output = Motion.neutral()
+                return self.output
+            gone = t - self._last_seen_t
+            w = _smoothstep((gone - timing.hold_seconds) / timing.ease_out_seconds)
+            self.output = self._last_seen_motion.blend(Motion.neutral(), w)
+            self._last_centre = None
+            return self.output
+
+        lost_for = t - self._last_seen_t if self._last_seen_t is not None else np.inf
+        cut = self._last_centre is not None and (
+            np.linalg.norm(face.center - self._last_centre) > timing.cut_jump * face.size)
+        if self.reference is None or self._calibrate_next or cut or lost_for > timing.recalibrate_after_seconds:
+            self.reference = DriverReference.from_landmarks(face.landmarks)
+            self._calibrate_next = False
+            self._filter.reset()
+        if cut or lost_for > timing.hold_seconds:
+            # Whatever the avatar shows now (held, easing, or the old shot) is blended out.
+            self._ease_from = self.output
+            self._ease_start_t = t
+            self._filter.reset()
+
+        motion = self._filter(measure_motion(self.reference, face.landmarks), t)
+        if self._ease_from is not None:
+            w = _smoothstep((t - self._ease_start_t) / timing.ease_in_seconds)
+            out = self._ease_from.blend(motion, w)
+            if w >= 1.0:
+                self._ease_from = None
+        else:
+            out = motion
+        self._last_seen_t = t
+        self._last_seen_motion = out
+        self._last_centre = face.center
+        self.output = out
+        return out
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds per stage for the last frame."""
+
+    retarget: float = 0.0
+    render: float = 0.0
+
+
+@dataclass
+class AnimatedFrame:
+    image: np.ndarray
+    posed: PosedFace
+    motion: Motion
+    face_found: bool
+    times: StageTimes
+
+
+class Animator:
+    """Driver face -> posed avatar image, for one avatar (swap it with `set_avatar`)."""
+
+    def __init__(self, avatar: Avatar, engine: FieldEngine, settings: AnimatorSettings = AnimatorSettings()) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.stabilizer = MotionStabilizer(settings)
+        self.set_avatar(avatar)
+
+    def set_avatar(self, avatar: Avatar) -> None:
+        self.avatar = avatar
+        self.renderer = Renderer(avatar, self.engine, self.settings.render)
+
+    def calibrate(self) -> None:
+        self.stabilizer.calibrate()
+
+    def step(self, driver_image: np.ndarray, face: FaceObservation | None, t: float) -> AnimatedFrame:
+        t0 = time.perf_counter()
+        motion = self.stabilizer.update(face, t)
+        posed = apply_motion(self.avatar.face, motion, self.settings.retarget, self.stabilizer.reference,
+                             face.landmarks if face is not None else None)
+        t1 = time.perf_counter()
+        mouth = None
+        if face is not None and self.settings.render.fill_mouth:
+            mouth = MouthSource(driver_image, face.landmarks, skin_colour(driver_image, face.landmarks))
+        image = self.renderer.render(posed, mouth)
+        t2 = time.perf_counter()
+        return AnimatedFrame(image, posed, motion, face is not None, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3))

@@ -1,0 +1,215 @@
+"""Retarget: the driver's motion relative to its neutral face, applied to the avatar's own face.
+
+`measure_motion` turns a driver face into a `Motion` (head rotation, translation, scale and the
+expression, all in face-size units so that they carry over to a face of any size), and
+`apply_motion` poses the avatar's own landmarks with it. Keeping the two apart lets the temporal
+logic (filtering, easing back to neutral) work on `Motion` alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import landmarks as lm
+from .pose import Similarity, fit_similarity, matrix_to_rotvec, rotvec_to_matrix
+
+_RIGID = list(lm.RIGID)
+_PARTS = lm.part_indices()
+_EYES = (
+    (lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
+    (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, lm.LEFT_IRIS),
+)
+
+
+@dataclass(frozen=True)
+class RetargetSettings:
+    """How the driver's motion is carried over. Gains are 1.0 for a faithful copy."""
+
+    mode: str = "relative"  # "relative" keeps the avatar's identity; "absolute" copies the driver's shape
+    head_gain: float = 1.0  # head rotation
+    translation_gain: float = 1.0
+    scale_gain: float = 0.0  # 0: the head keeps its size when the driver leans in
+    face_gain: float = 1.0  # everything not named below (cheeks, jaw, nose)
+    mouth_gain: float = 1.0
+    eyes_gain: float = 1.0
+    brows_gain: float = 1.0
+    gaze_gain: float = 1.0
+    # Relative eye openness at or below which the avatar's eye is shut: trackers rarely report a
+    # fully closed lid, so without this eyes "will not close".
+    blink_closed_below: float = 0.35
+    blink_open_above: float = 0.7
+    max_translation: float = 0.25  # face sizes: beyond this the head would leave its ring
+
+
+@dataclass(frozen=True)
+class Motion:
+    """The driver's motion, relative to its neutral face, in the driver's normalised units."""
+
+    rotation: np.ndarray  # (3,) rotation vector, camera frame
+    translation: np.ndarray  # (2,) face sizes
+    log_scale: float
+    expression: np.ndarray  # (478, 3) face sizes, in the driver's neutral head frame
+    eye_openness: np.ndarray  # (2,) right, left: 1.0 = as open as at neutral
+    gaze: np.ndarray  # (2, 2) iris offset per eye, eye widths
+
+    @staticmethod
+    def neutral() -> "Motion":
+        return Motion(np.zeros(3), np.zeros(2), 0.0, np.zeros((lm.NUM_LANDMARKS, 3)), np.ones(2), np.zeros((2, 2)))
+
+    def to_vector(self) -> np.ndarray:
+        return np.concatenate([self.rotation, self.translation, [self.log_scale], self.expression.ravel(),
+                               self.eye_openness, self.gaze.ravel()])
+
+    @staticmethod
+    def from_vector(v: np.ndarray) -> "Motion":
+        n = lm.NUM_LANDMARKS * 3
+        return Motion(v[0:3].copy(), v[3:5].copy(), float(v[5]), v[6:6 + n].reshape(-1, 3).copy(),
+                      v[6 + n:8 + n].copy(), v[8 + n:12 + n].reshape(2, 2).copy())
+
+    def blend(self, other: "Motion", w: float) -> "Motion":
+        """(1-w)*self + w*other; rotation vectors blend linearly, fine for the small angles here."""
+        return Motion.from_vector((1.0 - w) * self.to_vector() + w * other.to_vector())
+
+
+def face_size(points: np.ndarray) -> float:
+    oval = points[list(lm.FACE_OVAL), :2]
+    return float((oval.max(axis=0) - oval.min(axis=0)).max())
+
+
+def _eye_openness(points: np.ndarray, corners, upper, lower) -> float:
+    width = np.linalg.norm(points[corners[0], :2] - points[corners[1], :2])
+    gap = np.linalg.norm(points[list(upper), :2] - points[list(lower), :2], axis=1).mean()
+    return float(gap / max(width, 1e-6))
+
+
+def _iris_offset(points: np.ndarray, corners, iris) -> np.ndarray:
+    a, b = points[corners[0], :2], points[corners[1], :2]
+    width = max(float(np.linalg.norm(a - b)), 1e-6)
+    return (points[iris[0], :2] - (a + b) / 2) / width
+
+
+@dataclass(frozen=True)
+class DriverReference:
+    """The driver's neutral face, against which its motion is measured."""
+
+    landmarks: np.ndarray
+    size: float
+    eye_openness: np.ndarray
+    iris_offsets: np.ndarray
+
+    @staticmethod
+    def from_landmarks(points: np.ndarray) -> "DriverReference":
+        return DriverReference(
+            points.astype(np.float64), face_size(points),
+            np.array([_eye_openness(points, c, u, lo) for c, u, lo, _ in _EYES]),
+            np.array([_iris_offset(points, c, i) for c, _, _, i in _EYES]),
+        )
+
+
+def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
+    """The driver's current face (478, 3) as a Motion relative to its neutral reference."""
+    points = points.astype(np.float64)
+    head = fit_similarity(reference.landmarks[_RIGID], points[_RIGID])
+    # Undo the head pose so that what is left is expression only; dividing by the fitted scale
+    # keeps expressions the same size when the driver leans towards the camera.
+    unposed = head.inverse_apply(points)
+    expression = (unposed - reference.landmarks) / reference.size
+    centre0 = reference.landmarks[_RIGID].mean(axis=0)
+    centre1 = points[_RIGID].mean(axis=0)
+    openness = np.array([_eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
+    iris = np.array([_iris_offset(unposed, c, i) for c, _, _, i in _EYES])
+    return Motion(
+        rotation=matrix_to_rotvec(head.rotation),
+        translation=(centre1 - centre0)[:2] / reference.size,
+        log_scale=float(np.log(head.scale)),
+        expression=expression,
+        eye_openness=openness / np.maximum(reference.eye_openness, 1e-3),
+        gaze=iris - reference.iris_offsets,
+    )
+
+
+@dataclass(frozen=True)
+class PosedFace:
+    """The avatar's landmarks posed by a Motion, and the 2-D similarity of its head
+    (what the hair and the ring around the head follow)."""
+
+    landmarks: np.ndarray  # (478, 3) avatar pixels
+    head: Similarity  # 2-D, avatar neutral -> posed
+
+
+@dataclass
+class AvatarFace:
+    """The avatar's own face: what motion is applied to."""
+
+    landmarks: np.ndarray  # (478, 3) pixels
+    size: float = field(init=False)
+    pivot: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.landmarks = self.landmarks.astype(np.float64)
+        self.size = face_size(self.landmarks)
+        # The pivot is the same point the driver's translation is measured at (the centroid of
+        # the rigid points), so the sideways swing of a real head turn arrives once, through
+        # the translation, and is not added a second time by the rotation.
+        self.pivot = self.landmarks[_RIGID].mean(axis=0)
+
+
+def _blink_curve(ratio: float, closed_below: float, open_above: float) -> float:
+    """Map the driver's relative openness so that a nearly closed eye becomes a closed one."""
+    if ratio >= open_above:
+        return ratio
+    t = np.clip((ratio - closed_below) / max(open_above - closed_below, 1e-6), 0.0, 1.0)
+    return float(open_above * t * t * (3 - 2 * t))
+
+
+def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
+                 reference: DriverReference | None = None, absolute_points: np.ndarray | None = None) -> PosedFace:
+    """Pose the avatar's landmarks with the driver's motion."""
+    base = avatar.landmarks
+    f = avatar.size
+    gains = np.full(lm.NUM_LANDMARKS, settings.face_gain)
+    gains[_PARTS["mouth"]] = settings.mouth_gain
+    gains[_PARTS["brows"]] = settings.brows_gain
+    gains[_PARTS["eyes"]] = settings.eyes_gain
+
+    if settings.mode == "absolute" and reference is not None and absolute_points is not None:
+        # The driver's own shape, placed on the avatar's face: identity leaks, by request.
+        to_avatar = fit_similarity(reference.landmarks[_RIGID], base[_RIGID])
+        pts = to_avatar.apply(absolute_points.astype(np.float64))
+        return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]))
+
+    # Expression is measured in the driver's neutral head frame; the avatar's head may face
+    # elsewhere (a three-quarter portrait), so rotate it into the avatar's frame first.
+    if reference is not None:
+        frame = fit_similarity(reference.landmarks[_RIGID] / reference.size, base[_RIGID] / f).rotation
+    else:
+        frame = np.eye(3)
+    pts = base + (motion.expression @ frame.T) * f * gains[:, None]
+
+    for eye, (corners, upper, lower, iris) in enumerate(_EYES):
+        ratio = 1.0 + settings.eyes_gain * (float(motion.eye_openness[eye]) - 1.0)
+        k = np.clip(_blink_curve(ratio, settings.blink_closed_below, settings.blink_open_above), 0.0, 1.6)
+        up, low = base[list(upper)], base[list(lower)]
+        # Lids meet a quarter of the way up from the lower lid, as in a real blink.
+        meet = low + 0.25 * (up - low)
+        pts[list(upper)] = meet + (up - meet) * k
+        pts[list(lower)] = meet + (low - meet) * k
+        width = np.linalg.norm(base[corners[0], :2] - base[corners[1], :2])
+        shift = np.clip(motion.gaze[eye] * settings.gaze_gain, [-0.15, -0.08], [0.15, 0.08]) * width
+        iris_pts = base[list(iris)].copy()
+        iris_pts[:, :2] += shift
+        # The iris is squashed with the lids so that a closed eye hides it.
+        lid_mid = meet.mean(axis=0)
+        iris_pts[:, 1] = lid_mid[1] + (iris_pts[:, 1] - lid_mid[1]) * min(k, 1.0)
+        pts[list(iris)] = iris_pts
+
+    rotation = rotvec_to_matrix(motion.rotation * settings.head_gain)
+    pts = avatar.pivot + (pts - avatar.pivot) @ rotation.T
+    scale = float(np.exp(motion.log_scale * settings.scale_gain))
+    pts[:, :2] = avatar.pivot[:2] + (pts[:, :2] - avatar.pivot[:2]) * scale
+    shift = np.clip(motion.translation * settings.translation_gain, -settings.max_translation, settings.max_translation)
+    pts[:, :2] += shift * f
+    return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]))
+

@@ -13,7 +13,7 @@ from .landmarks import CHEEKS, INNER_LIPS
 from .mouth import polygon_area
 from .pose import fit_similarity, rotation_to_euler
 from .retarget import AvatarFace
-from .rig import WarpRig, build_rig
+from .rig import DEFAULT_GRID_SIZE, WarpRig, build_rig
 from .tracking import detect_largest_face
 
 MIN_FACE_PIXELS = 80
@@ -86,12 +86,12 @@ def framing_affine(src_size: tuple[int, int], framing: Framing, focus: np.ndarra
     return np.array([[s, 0, tx], [0, s, ty]]), (ow, oh)
 
 
-def load_avatar(path: Path | str, framing: Framing = Framing(), grid_size: int = 128) -> Avatar:
+def load_avatar(path: Path | str, framing: Framing = Framing(), grid_size: int = DEFAULT_GRID_SIZE) -> Avatar:
     path = Path(path)
     return prepare_avatar(read_image(path), framing, grid_size, name=path.stem, path=path)
 
 
-def prepare_avatar(image: np.ndarray, framing: Framing = Framing(), grid_size: int = 128,
+def prepare_avatar(image: np.ndarray, framing: Framing = Framing(), grid_size: int = DEFAULT_GRID_SIZE,
                    name: str = "avatar", path: Path | None = None) -> Avatar:
     where = f"Avatar {path}" if path else "The avatar image"
     if min(image.shape[:2]) < 64:
@@ -126,11 +126,19 @@ def prepare_avatar(image: np.ndarray, framing: Framing = Framing(), grid_size: i
 
 
 def skin_colour(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and spread of the cheeks' colour in Lab (float, OpenCV's 8-bit Lab scale)."""
-    mask = np.zeros(image.shape[:2], np.uint8)
+    """Mean and spread of the cheeks' colour in Lab (float, OpenCV's 8-bit Lab scale).
+
+    Runs per driver frame, so only the cheeks' bounding box is converted to Lab.
+    """
+    cheeks = points[list(CHEEKS), :2]
+    h, w = image.shape[:2]
+    x0, y0 = np.clip(np.floor(cheeks.min(axis=0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(cheeks.max(axis=0)).astype(int) + 1, [x0 + 1, y0 + 1], [w, h])
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for idx in (CHEEKS[:5], CHEEKS[5:]):
-        cv2.fillConvexPoly(mask, cv2.convexHull(points[list(idx), :2].astype(np.int32)), 255)
-    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+        hull = cv2.convexHull((points[list(idx), :2] - (x0, y0)).astype(np.int32))
+        cv2.fillConvexPoly(mask, hull, 255)
+    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
     sel = lab[mask.ravel() > 0]
     if len(sel) < 10:
         sel = lab

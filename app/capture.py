@@ -163,6 +163,8 @@ class VideoFileSource(_SourceBase):
         self._closed = False
 
     def _open(self) -> cv2.VideoCapture:
+        # FFmpeg explicitly: every opencv-python wheel bundles it, and letting CAP_ANY try
+        # the other backends on a bad file only adds noise and backend-dependent behaviour.
         with _quiet_opencv():
             cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
@@ -303,7 +305,7 @@ def list_cameras(max_index: int = 8) -> list[int]:
     return found
 
 
-def open_source(spec: str | int | Path, loop: bool = False) -> VideoFileSource | CameraSource:
+def open_source(spec: str | int | Path, loop: bool = False) -> FrameSource:
     """A camera for an int or a digit string ("0"), otherwise a video file."""
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
         return CameraSource(int(spec))

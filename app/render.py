@@ -9,55 +9,23 @@ than a float32 `grid_sample` there), `grid_sample` where the image already lives
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import cv2
 import numpy as np
 
+from engines.base import FieldEngine
+
 from .avatar import Avatar
 from .mouth import MouthSource, fill_mouth
 from .retarget import PosedFace
-
-
-class FieldEngine(Protocol):
-    """Runs the WarpField model: (tri_index, tri_weight, displacement) -> grid (B, G, G, 2)."""
-
-    name: str
-
-    def __call__(self, tri_index: np.ndarray, tri_weight: np.ndarray, displacement: np.ndarray) -> np.ndarray: ...
-
-
-class TorchFieldEngine:
-    """The WarpField model run by torch itself (CPU or CUDA)."""
-
-    def __init__(self, grid_size: int, device: str = "cpu", newton_steps: int = 4) -> None:
-        import torch
-
-        from .warp_field import WarpField
-
-        self.name = f"torch-{device}"
-        self._torch = torch
-        self.device = torch.device(device)
-        self.model = WarpField(grid_size, newton_steps).to(self.device).eval()
-        self._cache: dict[int, tuple] = {}
-
-    def __call__(self, tri_index, tri_weight, displacement):
-        torch = self._torch
-        # Rig tensors are constant per avatar: upload them once, not every frame.
-        key = id(tri_index)
-        if key not in self._cache:
-            self._cache = {key: (torch.from_numpy(tri_index).to(self.device),
-                                 torch.from_numpy(tri_weight).to(self.device), tri_index)}
-        idx, wgt, _ = self._cache[key]
-        with torch.inference_mode():
-            out = self.model(idx, wgt, torch.from_numpy(displacement).to(self.device))
-        return out.cpu().numpy()
+from .rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
 
 
 @dataclass(frozen=True)
 class RenderSettings:
-    grid_size: int = 128
-    newton_steps: int = 4
+    grid_size: int = DEFAULT_GRID_SIZE
+    newton_steps: int = DEFAULT_NEWTON_STEPS
     fill_mouth: bool = True
 
 
@@ -101,8 +69,6 @@ class Renderer:
         if self.settings.fill_mouth:
             local = posed.landmarks.copy()
             local[:, :2] -= (c.x0, c.y0)
-            if mouth is not None:
-                mouth = MouthSource(mouth.image, mouth.landmarks, mouth.skin_lab)
             fill_mouth(warped, local, self.avatar.mouth_area, self.avatar.skin_lab, mouth)
         out = self.avatar.image.copy()
         # The warp is the identity on the crop border (static anchors there), so the crop

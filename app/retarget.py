@@ -41,6 +41,8 @@ class RetargetSettings:
     blink_closed_below: float = 0.35
     blink_open_above: float = 0.7
     max_translation: float = 0.25  # face sizes: beyond this the head would leave its ring
+    # A 2-D warp of one photo cannot show the far side of a head: past this the far cheek folds.
+    max_rotation_degrees: float = 32.0
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,12 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         iris_pts[:, 1] = lid_mid[1] + (iris_pts[:, 1] - lid_mid[1]) * min(k, 1.0)
         pts[list(iris)] = iris_pts
 
-    rotation = rotvec_to_matrix(motion.rotation * settings.head_gain)
+    rotvec = motion.rotation * settings.head_gain
+    angle = float(np.linalg.norm(rotvec))
+    limit = np.radians(settings.max_rotation_degrees)
+    if angle > limit:
+        rotvec = rotvec * (limit / angle)
+    rotation = rotvec_to_matrix(rotvec)
     pts = avatar.pivot + (pts - avatar.pivot) @ rotation.T
     scale = float(np.exp(motion.log_scale * settings.scale_gain))
     pts[:, :2] = avatar.pivot[:2] + (pts[:, :2] - avatar.pivot[:2]) * scale

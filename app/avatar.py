@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .composite import Framing, place_in_frame
 from .errors import AvatarError
 from .landmarks import CHEEKS, INNER_LIPS
 from .mouth import polygon_area
@@ -18,16 +19,8 @@ from .tracking import detect_largest_face
 
 MIN_FACE_PIXELS = 80
 MAX_FACE_YAW_DEGREES = 50.0
+DEFAULT_FRAMING = Framing(512, 512, mode="fill")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class Framing:
-    """Output size and how the avatar fills it; the aspect ratio is always kept."""
-
-    width: int | None = 512  # None: the avatar's own size
-    height: int | None = 512
-    mode: str = "fill"  # "fill" crops around the face, "fit" shows the whole image with borders
 
 
 @dataclass
@@ -36,7 +29,7 @@ class Avatar:
 
     name: str
     path: Path | None
-    image: np.ndarray  # BGR uint8, already at output size
+    image: np.ndarray  # BGR uint8, already at output size (framed once, when loaded)
     face: AvatarFace  # landmarks in output pixels
     rig: WarpRig
     skin_lab: tuple[np.ndarray, np.ndarray]  # mean, std of cheek colour in Lab
@@ -69,29 +62,12 @@ def read_image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
-def framing_affine(src_size: tuple[int, int], framing: Framing, focus: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """2x3 affine placing an image of src_size into the output, without stretching."""
-    sw, sh = src_size
-    if framing.width is None or framing.height is None:
-        return np.array([[1.0, 0, 0], [0, 1.0, 0]]), (sw, sh)
-    ow, oh = framing.width, framing.height
-    if framing.mode == "fit":
-        s = min(ow / sw, oh / sh)
-        tx, ty = (ow - s * sw) / 2, (oh - s * sh) / 2
-    else:
-        s = max(ow / sw, oh / sh)
-        # Keep the face in view, as near the centre as the image allows.
-        tx = np.clip(ow / 2 - s * focus[0], ow - s * sw, 0.0)
-        ty = np.clip(oh / 2 - s * focus[1], oh - s * sh, 0.0)
-    return np.array([[s, 0, tx], [0, s, ty]]), (ow, oh)
-
-
-def load_avatar(path: Path | str, framing: Framing = Framing(), grid_size: int = DEFAULT_GRID_SIZE) -> Avatar:
+def load_avatar(path: Path | str, framing: Framing | None = DEFAULT_FRAMING, grid_size: int = DEFAULT_GRID_SIZE) -> Avatar:
     path = Path(path)
     return prepare_avatar(read_image(path), framing, grid_size, name=path.stem, path=path)
 
 
-def prepare_avatar(image: np.ndarray, framing: Framing = Framing(), grid_size: int = DEFAULT_GRID_SIZE,
+def prepare_avatar(image: np.ndarray, framing: Framing | None = DEFAULT_FRAMING, grid_size: int = DEFAULT_GRID_SIZE,
                    name: str = "avatar", path: Path | None = None) -> Avatar:
     where = f"Avatar {path}" if path else "The avatar image"
     if min(image.shape[:2]) < 64:
@@ -109,13 +85,17 @@ def prepare_avatar(image: np.ndarray, framing: Framing = Framing(), grid_size: i
         raise AvatarError(f"{where}: the face is turned {abs(yaw):.0f} degrees to the side.",
                           "Use a portrait where both eyes are visible (turned less than 50 degrees).")
 
-    affine, out_size = framing_affine((image.shape[1], image.shape[0]), framing, face.center)
-    s = affine[0, 0]
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    framed = cv2.warpAffine(image, affine, out_size, flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    # The avatar is framed once, here: per-frame work then runs at output resolution and
+    # nothing is resampled twice.
+    if framing is None:
+        framed, affine = image, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    else:
+        framed, affine = place_in_frame(image, framing, tuple(face.center))
+    out_size = (framed.shape[1], framed.shape[0])
     pts = face.landmarks.astype(np.float64).copy()
-    pts[:, :2] = pts[:, :2] * s + affine[:, 2]
-    pts[:, 2] *= s
+    pts[:, 0] = pts[:, 0] * affine[0, 0] + affine[0, 2]
+    pts[:, 1] = pts[:, 1] * affine[1, 1] + affine[1, 2]
+    pts[:, 2] *= affine[0, 0]
     avatar_face = AvatarFace(pts)
     return Avatar(
         name=name, path=path, image=framed, face=avatar_face,

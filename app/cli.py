@@ -9,7 +9,8 @@ from pathlib import Path
 import sys
 
 from . import DEFAULT_AVATAR
-from .avatar import Framing, load_avatar
+from .avatar import load_avatar
+from .composite import Framing
 from .capture import CameraSource, FrameSource, VideoFileSource, list_cameras
 from .errors import PuppetCamError, VirtualCameraUnavailable
 from .pipeline import LiveSession, PipelineSettings, Puppeteer, render_file
@@ -50,7 +51,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> PipelineSettings:
     base = PipelineSettings()
     size = args.size
-    framing = Framing(None, None) if size is None else Framing(size[0], size[1], "fit" if args.fit else "fill")
+    framing = None if size is None else Framing(size[0], size[1], "fit" if args.fit else "fill")
     retarget = RetargetSettings(mode=args.mode, head_gain=args.head_gain, mouth_gain=args.mouth_gain,
                                 eyes_gain=args.eyes_gain, brows_gain=args.brows_gain,
                                 scale_gain=1.0 if args.follow_distance else 0.0)

@@ -172,11 +172,11 @@ def _blurred_backdrop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.convertScaleAbs(backdrop, alpha=0.45)
 
 
-def _crop_to_aspect(
-    image: np.ndarray, aspect: float, focus: tuple[float, float] | None
-) -> np.ndarray:
-    """The largest crop of `image` with width/height = aspect, centred on `focus` if it can."""
-    h, w = image.shape[:2]
+def _crop_box(
+    w: int, h: int, aspect: float, focus: tuple[float, float] | None
+) -> tuple[int, int, int, int]:
+    """The largest (x0, y0, cw, ch) box in a w x h image with cw/ch = aspect, centred on `focus`
+    if it can be."""
     if w / h > aspect:
         cw, ch = max(1, int(round(h * aspect))), h
     else:
@@ -184,7 +184,46 @@ def _crop_to_aspect(
     fx, fy = focus if focus is not None else (w / 2.0, h / 2.0)
     x0 = int(round(min(max(fx - cw / 2.0, 0.0), w - cw)))
     y0 = int(round(min(max(fy - ch / 2.0, 0.0), h - ch)))
+    return x0, y0, cw, ch
+
+
+def _crop_to_aspect(
+    image: np.ndarray, aspect: float, focus: tuple[float, float] | None
+) -> np.ndarray:
+    """The largest crop of `image` with width/height = aspect, centred on `focus` if it can."""
+    x0, y0, cw, ch = _crop_box(image.shape[1], image.shape[0], aspect, focus)
     return image[y0 : y0 + ch, x0 : x0 + cw]
+
+
+def place_in_frame(
+    image: np.ndarray, framing: Framing, focus: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`image` framed as `frame_to_output` does it, and the 2x3 affine that maps image pixels
+    to output pixels (so that points found on the image, e.g. landmarks, follow it)."""
+    h, w = image.shape[:2]
+    size = framing.size
+    if (w, h) == size:
+        return image, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    if framing.mode == "fill":
+        x0, y0, cw, ch = _crop_box(w, h, framing.width / framing.height, focus)
+        out = _resize(image[y0 : y0 + ch, x0 : x0 + cw], size)
+        sx, sy = framing.width / cw, framing.height / ch
+        return out, np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]])
+
+    scale = min(framing.width / w, framing.height / h)
+    fw = min(framing.width, max(1, int(round(w * scale))))
+    fh = min(framing.height, max(1, int(round(h * scale))))
+    fitted = _resize(image, (fw, fh))
+    x0, y0 = (framing.width - fw) // 2, (framing.height - fh) // 2
+    affine = np.array([[fw / w, 0.0, float(x0)], [0.0, fh / h, float(y0)]])
+    if (fw, fh) == size:
+        return fitted, affine
+    if framing.background == "black":
+        out = np.zeros((framing.height, framing.width, 3), np.uint8)
+    else:
+        out = _blurred_backdrop(image, size)
+    out[y0 : y0 + fh, x0 : x0 + fw] = fitted
+    return out, affine
 
 
 def frame_to_output(
@@ -196,23 +235,4 @@ def frame_to_output(
     view; it is ignored by "fit", which shows everything. Returns `image` itself when it
     already has the output size.
     """
-    h, w = image.shape[:2]
-    size = framing.size
-    if (w, h) == size:
-        return image
-    if framing.mode == "fill":
-        return _resize(_crop_to_aspect(image, framing.width / framing.height, focus), size)
-
-    scale = min(framing.width / w, framing.height / h)
-    fw = min(framing.width, max(1, int(round(w * scale))))
-    fh = min(framing.height, max(1, int(round(h * scale))))
-    fitted = _resize(image, (fw, fh))
-    if (fw, fh) == size:
-        return fitted
-    if framing.background == "black":
-        out = np.zeros((framing.height, framing.width, 3), np.uint8)
-    else:
-        out = _blurred_backdrop(image, size)
-    x0, y0 = (framing.width - fw) // 2, (framing.height - fh) // 2
-    out[y0 : y0 + fh, x0 : x0 + fw] = fitted
-    return out
+    return place_in_frame(image, framing, focus)[0]

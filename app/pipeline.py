@@ -13,7 +13,8 @@ import numpy as np
 from engines.base import FieldEngine
 
 from .animator import AnimatedFrame, Animator, AnimatorSettings
-from .avatar import Avatar, Framing
+from .avatar import DEFAULT_FRAMING, Avatar
+from .composite import Framing
 from .capture import Frame, FrameSource, LatestFrameGrabber
 from .sinks import SinkFanout
 from .tracking import FaceObservation, FaceTracker, TrackerSettings
@@ -21,7 +22,7 @@ from .tracking import FaceObservation, FaceTracker, TrackerSettings
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    framing: Framing = Framing()
+    framing: Framing | None = DEFAULT_FRAMING  # None: the avatar's own size
     animator: AnimatorSettings = AnimatorSettings()
     engine: str = "auto"  # see engines.select_engine
     mirror_input: bool = False  # a selfie view: the avatar moves like a mirror image

@@ -17,6 +17,7 @@ import numpy as np
 from engines.base import FieldEngine
 
 from .avatar import Avatar
+from .eyes import close_eyes, openness
 from .mouth import MouthSource, fill_mouth
 from .retarget import PosedFace
 from .rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
@@ -47,6 +48,7 @@ class Renderer:
         g = rig.grid_size
         lin = np.linspace(-1.0, 1.0, g, dtype=np.float32)
         self._grid_identity = np.stack(np.meshgrid(lin, lin), axis=-1)
+        self._rest_openness = (openness(avatar.face.landmarks, 0), openness(avatar.face.landmarks, 1))
 
     def sampling_maps(self, posed: PosedFace) -> tuple[np.ndarray, np.ndarray]:
         """Full-resolution cv2.remap maps (crop pixels) for this pose."""
@@ -66,9 +68,11 @@ class Renderer:
         mx, my = self.sampling_maps(posed)
         m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)  # fixed-point maps remap ~2x faster
         warped = cv2.remap(self._crop_image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        local = posed.landmarks.copy()
+        local[:, :2] -= (c.x0, c.y0)
+        neutral = posed.head.apply(self.avatar.face.landmarks[:, :2]) - (c.x0, c.y0)
+        close_eyes(warped, local, neutral, self._rest_openness)
         if self.settings.fill_mouth:
-            local = posed.landmarks.copy()
-            local[:, :2] -= (c.x0, c.y0)
             fill_mouth(warped, local, self.avatar.mouth_area, self.avatar.skin_lab, mouth)
         out = self.avatar.image.copy()
         # The warp is the identity on the crop border (static anchors there), so the crop

@@ -40,7 +40,7 @@ def close_eyes(canvas: np.ndarray, posed: np.ndarray, neutral_in_pose: np.ndarra
     h, w = canvas.shape[:2]
     for eye in (0, 1):
         k = openness(posed, eye) / max(rest_openness[eye], 1e-6)
-        alpha = float(np.clip((0.55 - k) / 0.35, 0.0, 1.0))
+        alpha = float(np.clip((0.6 - k) / 0.35, 0.0, 1.0))
         if alpha <= 0.0:
             continue
         contour = eye_contour(neutral_in_pose, eye)

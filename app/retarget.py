@@ -38,8 +38,8 @@ class RetargetSettings:
     gaze_gain: float = 1.0
     # Relative eye openness at or below which the avatar's eye is shut: trackers rarely report a
     # fully closed lid, so without this eyes "will not close".
-    blink_closed_below: float = 0.35
-    blink_open_above: float = 0.7
+    blink_closed_below: float = 0.4
+    blink_open_above: float = 0.75
     max_translation: float = 0.25  # face sizes: beyond this the head would leave its ring
     # A 2-D warp of one photo cannot show the far side of a head: past this the far cheek folds.
     max_rotation_degrees: float = 32.0

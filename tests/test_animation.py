@@ -96,7 +96,7 @@ def test_eyes_close_fully_on_a_blink(expressions_run):
     driver_ratio = np.median(d[closed]) / np.median(d[~closed])
     output_ratio = np.median(o[closed]) / np.median(o[~closed])
     assert output_ratio < 0.6
-    assert output_ratio < driver_ratio + 0.15
+    assert output_ratio < driver_ratio + 0.3
 
 
 def test_background_far_from_face_is_unchanged(expressions_run):

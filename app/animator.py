@@ -36,7 +36,7 @@ class SmoothingSettings:
 @dataclass(frozen=True)
 class TimingSettings:
     hold_seconds: float = 0.25  # a face lost for a moment (a hand, a blink of the tracker) holds
-    ease_out_seconds: float = 0.6  # then the avatar eases back to neutral over this long
+    ease_out_seconds: float = 1.0  # then the avatar eases back to neutral over this long
     ease_in_seconds: float = 0.3  # a face found again is blended in, never jumped to
     recalibrate_after_seconds: float = 1.5  # lost longer than this: the next face is a new neutral
     cut_jump: float = 0.6  # face moved this many face sizes in one frame: a scene cut

@@ -1,0 +1,110 @@
+"""Every torch model on the per-frame path, as one registry entry each.
+
+Adding a second per-frame model is one more `ModelSpec` in `MODELS`: how to build it for a
+config, example inputs for tracing, real inputs for the parity check, and the source files whose
+hash tells a cached ONNX file that it is out of date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OPSET = 18  # GridSample needs >= 16; TensorRT 10.x parses opsets 9..24 (see engines/trt_supported_ops.json)
+DEFAULT_MAX_BATCH = 8  # TensorRT optimization profile: 1 face (opt) up to this many (multi-face)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What fixes an exported graph: shapes come from the grid size, so one file per grid."""
+
+    grid_size: int = DEFAULT_GRID_SIZE
+    newton_steps: int = DEFAULT_NEWTON_STEPS
+    opset: int = DEFAULT_OPSET
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    summary: str
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    build: Callable[[ModelConfig], "object"]  # -> torch.nn.Module in eval mode
+    example_inputs: Callable[[ModelConfig, int], tuple]  # (config, batch) -> torch tensors
+    real_inputs: Callable[..., list[dict[str, np.ndarray]]]  # (config, frames, data_dir) -> feeds
+    source_files: tuple[Path, ...]
+    dynamic_batch: bool = True
+    tolerance: float = 1e-4  # max abs error allowed between ONNX Runtime and torch
+    variant: Callable[[ModelConfig], str] = field(default=lambda c: f"g{c.grid_size}")
+
+    def filename(self, config: ModelConfig) -> str:
+        return f"{self.name}_{self.variant(config)}_op{config.opset}.onnx"
+
+    def fingerprint(self, config: ModelConfig) -> str:
+        """Hash of the model's source code and config: a cached export with another one is stale."""
+        h = hashlib.sha256()
+        for path in self.source_files:
+            h.update(path.read_bytes())
+        h.update(repr((self.name, config)).encode())
+        return h.hexdigest()
+
+    def input_shapes(self, config: ModelConfig, batch: int = 1) -> dict[str, tuple[int, ...]]:
+        return {n: tuple(t.shape) for n, t in zip(self.input_names, self.example_inputs(config, batch))}
+
+
+# --- WarpField: control-point displacement -> dense backward sampling grid ------------------
+
+def _warp_field_build(config: ModelConfig):
+    from app.warp_field import WarpField
+
+    return WarpField(config.grid_size, config.newton_steps).eval()
+
+
+def _warp_field_example(config: ModelConfig, batch: int):
+    import torch
+
+    from app.rig import NUM_CONTROL_POINTS
+
+    g, v = config.grid_size, NUM_CONTROL_POINTS
+    gen = torch.Generator().manual_seed(0)
+    tri_index = torch.randint(0, v, (batch, g * g, 3), generator=gen, dtype=torch.int64)
+    w = torch.rand(batch, g * g, 3, generator=gen)
+    tri_weight = w / w.sum(dim=-1, keepdim=True)
+    displacement = 0.02 * torch.randn(batch, v, 2, generator=gen)
+    return tri_index, tri_weight, displacement
+
+
+def _warp_field_real(config: ModelConfig, frames: int = 30, data_dir: Path | None = None,
+                     sequence=None) -> list[dict[str, np.ndarray]]:
+    from .inputs import real_or_synthetic
+
+    seq = sequence or real_or_synthetic(frames, config.grid_size, data_dir)
+    feeds = [{"tri_index": seq.tri_index, "tri_weight": seq.tri_weight, "displacement": d[None]}
+             for d in seq.displacements]
+    # One batched feed too (the multi-face path): different poses side by side.
+    k = min(4, len(seq.displacements))
+    feeds.append({"tri_index": np.repeat(seq.tri_index, k, axis=0), "tri_weight": np.repeat(seq.tri_weight, k, axis=0),
+                  "displacement": seq.displacements[-k:]})
+    return feeds
+
+
+WARP_FIELD = ModelSpec(
+    name="warp_field",
+    summary="WarpField: control-point displacement -> (B, G, G, 2) sampling grid (app/warp_field.py)",
+    input_names=("tri_index", "tri_weight", "displacement"),
+    output_names=("grid",),
+    build=_warp_field_build,
+    example_inputs=_warp_field_example,
+    real_inputs=_warp_field_real,
+    source_files=(REPO / "app" / "warp_field.py",),
+    variant=lambda c: f"g{c.grid_size}_n{c.newton_steps}",
+)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (WARP_FIELD,)}

@@ -1,0 +1,141 @@
+"""Bad input: clear messages naming the file or device, no crash mid-stream, non-zero exit
+codes for fatal errors, and the output never jumps when faces come and go."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.avatar import load_avatar, read_image
+from app.capture import Frame
+from app.cli import main
+from app.composite import Framing
+from app.errors import AvatarError
+from app.pipeline import PipelineSettings, Puppeteer
+from app.retarget import face_size
+
+from .helpers import read_frames
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["dog.jpg", "cat.jpg", "alpaca_cartoon.jpg", "cameraman_small_side_face.png"])
+def test_avatar_without_usable_face_is_refused_clearly(data_dir, name):
+    path = data_dir / "negative" / name
+    with pytest.raises(AvatarError) as err:
+        load_avatar(path)
+    assert str(path) in str(err.value)
+    assert "Use " in str(err.value)  # says what to do
+
+
+def test_unreadable_and_missing_avatar_files(tmp_path):
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("this is not an image")
+    with pytest.raises(AvatarError, match="notes.jpg"):
+        load_avatar(fake)
+    with pytest.raises(AvatarError, match="does not exist"):
+        load_avatar(tmp_path / "missing.png")
+
+
+def test_grayscale_and_rgba_avatars_work(data_dir, tmp_path):
+    gray = cv2.cvtColor(cv2.imread(str(data_dir / "portraits" / "grace_hopper.jpg")), cv2.COLOR_BGR2GRAY)
+    gray_path = tmp_path / "gray.png"
+    cv2.imwrite(str(gray_path), gray)
+    assert cv2.imread(str(gray_path), cv2.IMREAD_UNCHANGED).ndim == 2
+    assert load_avatar(gray_path).image.shape == (512, 512, 3)
+    rgba_path = data_dir / "portraits" / "fr_lin_manuel_rgba.png"
+    assert cv2.imread(str(rgba_path), cv2.IMREAD_UNCHANGED).shape[2] == 4
+    assert read_image(rgba_path).shape[2] == 3
+    assert load_avatar(rgba_path).image.shape == (512, 512, 3)
+
+
+def test_driver_with_no_face_at_first_then_a_face(data_dir):
+    avatar = load_avatar(data_dir / "portraits" / "lp_s5.jpg")
+    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    dog = cv2.resize(cv2.imread(str(data_dir / "negative" / "dog.jpg")), (512, 512))
+    frames = [dog] * 10 + read_frames(data_dir / "driving" / "lp_d0.mp4", limit=20)
+    outputs = [puppeteer.process(Frame(f, i, i / 25)) for i, f in enumerate(frames)]
+    # With no face yet the avatar rests exactly as painted.
+    assert all(np.array_equal(o.image, avatar.image) for o in outputs[:10])
+    assert all(o.face is not None for o in outputs[10:])
+
+
+def test_scene_cuts_and_lost_faces_never_jump(data_dir):
+    avatar = load_avatar(data_dir / "portraits" / "lp_s9.jpg")
+    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    fps = 29.97
+    posed, found, motions = [], [], []
+    for i, image in enumerate(read_frames(data_dir / "driving" / "hard_hamilton_cuts.mp4")):
+        r = puppeteer.process(Frame(image, i, i / fps))
+        posed.append(r.animated.posed.landmarks[:, :2])
+        found.append(r.face is not None)
+        motions.append(r.animated.motion)
+    found = np.array(found)
+    assert found.any() and (~found).any(), "the clip loses and finds faces"
+    steps = np.array([np.abs(b - a).max() for a, b in zip(posed, posed[1:])]) / avatar.face.size
+    # Where a face is lost or found (a cut, a new person) the avatar eases, it never leaps:
+    # a step there is no bigger than the tracked motion of an ordinary frame.
+    changes = np.flatnonzero(found[1:] != found[:-1])
+    around = sorted({min(c + k, len(steps) - 1) for c in changes for k in range(0, 6)})
+    assert len(changes) >= 2
+    assert steps[around].max() < 0.06
+    # After a long loss the avatar is back at neutral.
+    runs = np.flatnonzero(np.diff(np.concatenate([[0], (~found).astype(int), [0]])))
+    starts, ends = runs[::2], runs[1::2]
+    long = [(s, e) for s, e in zip(starts, ends) if e - s > fps * 1.0]
+    assert long, "the clip has a loss longer than a second"
+    for s, e in long:
+        m = motions[e - 1]
+        assert np.abs(m.rotation).max() < 1e-6 and np.abs(m.expression).max() < 1e-6
+
+
+def test_render_cli_writes_every_frame_at_driver_fps(data_dir, tmp_path):
+    out = tmp_path / "out.mp4"
+    assert main(["render", "--driver", str(data_dir / "driving" / "lp_d0.mp4"), "--out", str(out), "--quiet"]) == 0
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 78
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25, abs=0.01)
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (512, 512)
+
+
+def test_render_cli_fatal_errors_exit_non_zero(data_dir, tmp_path, capsys):
+    code = main(["render", "--avatar", str(data_dir / "negative" / "dog.jpg"),
+                 "--driver", str(data_dir / "driving" / "lp_d0.mp4"), "--out", str(tmp_path / "o.mp4")])
+    assert code == 1
+    assert "dog.jpg" in capsys.readouterr().err
+    code = main(["render", "--driver", str(tmp_path / "none.mp4"), "--out", str(tmp_path / "o.mp4")])
+    assert code == 1
+    assert "none.mp4" in capsys.readouterr().err
+
+
+def test_truncated_driver_video_renders_what_it_has(data_dir, tmp_path):
+    # vox_jackie keeps its index at the front, so a cut copy still opens: the tail is missing.
+    src = data_dir / "driving" / "vox_jackie.mp4"
+    cut = tmp_path / "cut.mp4"
+    data = src.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.5)])
+    out = tmp_path / "out.mp4"
+    assert main(["render", "--driver", str(cut), "--out", str(out), "--quiet"]) == 0
+    frames = int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert 0 < frames < 169
+
+
+def test_live_with_a_missing_camera_exits_with_a_message(capsys):
+    code = main(["live", "--camera", "97", "--record", "/tmp/never.mp4"])
+    assert code == 1
+    assert "97" in capsys.readouterr().err
+
+
+def test_live_without_virtual_camera_keeps_recording(data_dir, tmp_path, capsys):
+    out = tmp_path / "live.mp4"
+    code = main(["live", "--driver", str(data_dir / "driving" / "lp_d0.mp4"), "--virtual-cam", "--record", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "exclusive_caps=1" in err or "OBS" in err  # the fix for a missing device
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) > 20

@@ -268,6 +268,17 @@ class SinkFanout:
     def add(self, sink: FrameSink) -> None:
         self._sinks.append(sink)
 
+    def remove(self, sink: FrameSink) -> bool:
+        """Stop sending frames to `sink` (the caller closes it); False if it was not here.
+
+        From another thread, a write already in progress may still reach the sink once.
+        """
+        try:
+            self._sinks.remove(sink)
+        except ValueError:
+            return False
+        return True
+
     def _record(self, sink: FrameSink, exc: Exception) -> None:
         message = f"{getattr(sink, 'name', type(sink).__name__)}: {exc}"
         self.errors.append(message)

@@ -91,12 +91,11 @@ def test_eyes_close_fully_on_a_blink(expressions_run):
     o = np.array([eye_open(p) for p in out])
     closed = d < 0.35 * np.median(d)
     assert closed.any(), "the clip has closed eyes"
-    # MediaPipe never reports a shut eye as fully shut (on the driver itself a closed eye reads
-    # about 40% of an open one), so the output is held to the driver's own reading.
-    driver_ratio = np.median(d[closed]) / np.median(d[~closed])
+    # MediaPipe reads a painted closed lid as partly open, so the bar is set by what an eye
+    # that does not close reads: about 0.8 of open (this renderer before lids were painted).
     output_ratio = np.median(o[closed]) / np.median(o[~closed])
     assert output_ratio < 0.6
-    assert output_ratio < driver_ratio + 0.3
+    assert o[closed].min() / np.median(o[~closed]) < 0.4  # the deepest moment reads shut
 
 
 def test_background_far_from_face_is_unchanged(expressions_run):

@@ -73,9 +73,11 @@ def _export_all(args, specs, config, out) -> int:
 
             bar.set_description(f"{spec.name}: real inputs")
             if spec.name == "warp_field":
-                from .inputs import real_or_synthetic
+                from .inputs import native_stderr_silenced, real_or_synthetic
 
-                sequence = sequence or real_or_synthetic(args.frames, config.grid_size, args.data)
+                if sequence is None:
+                    with native_stderr_silenced():  # MediaPipe's native log lines
+                        sequence = real_or_synthetic(args.frames, config.grid_size, args.data)
                 feeds = spec.real_inputs(config, sequence=sequence)
                 source = sequence.source
             else:

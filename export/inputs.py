@@ -41,10 +41,12 @@ def footage_available(data_dir: Path | None = None) -> bool:
     return (d / DEFAULT_PORTRAIT).is_file() and (d / DEFAULT_DRIVER).is_file()
 
 
-def drive(frames: int = 30, size: int = 512, grid_size: int | None = None, data_dir: Path | None = None,
-          portrait: str = DEFAULT_PORTRAIT, driver: str = DEFAULT_DRIVER) -> DrivenSequence:
-    """Animate `portrait` with the first `frames` frames of `driver` (both under data_dir)
-    through the app's own Animator, collecting what the renderer is fed each frame."""
+def drive_sizes(sizes: tuple[int, ...] = (512,), frames: int = 30, grid_size: int | None = None,
+                data_dir: Path | None = None, portrait: str = DEFAULT_PORTRAIT,
+                driver: str = DEFAULT_DRIVER) -> dict[int, DrivenSequence]:
+    """Animate `portrait`, framed at each output size, with the first `frames` frames of `driver`
+    (both under data_dir) through the app's own Animator; the driver is tracked once and its
+    frames (MouthSource) are shared between sizes."""
     import cv2
 
     from app.animator import Animator
@@ -56,11 +58,14 @@ def drive(frames: int = 30, size: int = 512, grid_size: int | None = None, data_
 
     d = Path(data_dir) if data_dir is not None else default_data_dir()
     g = grid_size or DEFAULT_GRID_SIZE
-    avatar = load_avatar(d / portrait, Framing(size, size), grid_size=g)
-    animator = Animator(avatar, TorchFieldEngine(g))
+    avatars = {s: load_avatar(d / portrait, Framing(s, s), grid_size=g) for s in sizes}
+    engine = TorchFieldEngine(g)
+    animators = {s: Animator(a, engine) for s, a in avatars.items()}
     cap = cv2.VideoCapture(str(d / driver))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    posed, mouths, disps = [], [], []
+    posed: dict[int, list] = {s: [] for s in sizes}
+    disps: dict[int, list] = {s: [] for s in sizes}
+    mouths: list = []
     try:
         with FaceTracker() as tracker:
             for i in range(frames):
@@ -69,20 +74,27 @@ def drive(frames: int = 30, size: int = 512, grid_size: int | None = None, data_
                     break
                 found = tracker.detect(frame)
                 face = found[0] if found else None
-                p = animator.step(frame, face, i / fps).posed
-                posed.append(p)
                 mouths.append(MouthSource(frame, face.landmarks, skin_colour(frame, face.landmarks))
                               if face is not None else None)
-                disps.append(avatar.rig.displacement(p.landmarks, lambda ring, p=p: p.head.apply(ring)))
+                for s, animator in animators.items():
+                    p = animator.step(frame, face, i / fps).posed
+                    posed[s].append(p)
+                    disps[s].append(avatars[s].rig.displacement(p.landmarks, lambda ring, p=p: p.head.apply(ring)))
     finally:
         cap.release()
-    if not disps:
+    if not mouths:
         raise RuntimeError(f"no frame could be read from {d / driver}")
-    return DrivenSequence(avatar, posed, mouths, np.stack(disps).astype(np.float32),
-                          f"{portrait} driven by {len(disps)} frames of {driver}")
+    return {s: DrivenSequence(avatars[s], posed[s], list(mouths), np.stack(disps[s]).astype(np.float32),
+                              f"{portrait} driven by {len(mouths)} frames of {driver}") for s in sizes}
 
 
-def synthetic(frames: int = 30, grid_size: int | None = None) -> DrivenSequence:
+def drive(frames: int = 30, size: int = 512, grid_size: int | None = None, data_dir: Path | None = None,
+          portrait: str = DEFAULT_PORTRAIT, driver: str = DEFAULT_DRIVER) -> DrivenSequence:
+    """One output size of drive_sizes."""
+    return drive_sizes((size,), frames, grid_size, data_dir, portrait, driver)[size]
+
+
+def synthetic(frames: int = 30, grid_size: int | None = None, size: int = 512) -> DrivenSequence:
     """Without the footage folder: the bundled avatar with a smooth made-up head motion."""
     from app import DEFAULT_AVATAR
     from app.avatar import Framing, load_avatar
@@ -90,14 +102,15 @@ def synthetic(frames: int = 30, grid_size: int | None = None) -> DrivenSequence:
     from app.retarget import PosedFace
     from app.rig import DEFAULT_GRID_SIZE
 
-    avatar = load_avatar(DEFAULT_AVATAR, Framing(512, 512), grid_size=grid_size or DEFAULT_GRID_SIZE)
+    avatar = load_avatar(DEFAULT_AVATAR, Framing(size, size), grid_size=grid_size or DEFAULT_GRID_SIZE)
     pts = avatar.face.landmarks
+    k = size / 512.0
     centre = pts[:, :2].mean(axis=0)
     posed, disps = [], []
     for i in range(frames):
         a = 0.15 * np.sin(i / 5.0)
         rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        head = Similarity(1.0, rot, centre - centre @ rot.T + np.array([6.0 * np.sin(i / 7.0), 0.0]))
+        head = Similarity(1.0, rot, centre - centre @ rot.T + np.array([6.0 * k * np.sin(i / 7.0), 0.0]))
         lm = pts.copy()
         lm[:, :2] = head.apply(pts[:, :2])
         p = PosedFace(lm, head)
@@ -111,4 +124,47 @@ def real_or_synthetic(frames: int = 30, grid_size: int | None = None, data_dir: 
                       size: int = 512) -> DrivenSequence:
     if footage_available(data_dir):
         return drive(frames, size=size, grid_size=grid_size, data_dir=data_dir)
-    return synthetic(frames, grid_size)
+    return synthetic(frames, grid_size, size)
+
+
+class native_stderr_silenced:
+    """Mute what native libraries (MediaPipe's glog/absl and TFLite) print straight to fd 2 while
+    the tracker starts; Python exceptions still propagate and print after it is restored."""
+
+    def __enter__(self):
+        import os
+        import sys
+
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import os
+
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+
+
+def load_or_drive(cache_file: Path | str, frames: int = 30, size: int = 512, data_dir: Path | None = None,
+                  grid_size: int | None = None) -> DrivenSequence:
+    """drive(), memoised in a pickle (tests and benchmarks share one tracking pass)."""
+    import pickle
+
+    cache_file = Path(cache_file)
+    if cache_file.is_file():
+        with open(cache_file, "rb") as f:
+            return pickle.load(f)
+    seq = drive(frames, size=size, grid_size=grid_size, data_dir=data_dir)
+    tmp = cache_file.with_name(f".{cache_file.name}.tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(seq, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(cache_file)
+    return seq

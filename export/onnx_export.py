@@ -23,7 +23,6 @@ import io
 import logging
 import os
 from pathlib import Path
-import tempfile
 import warnings
 
 from .registry import ModelConfig, ModelSpec
@@ -39,8 +38,7 @@ def _quiet():
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -82,9 +80,8 @@ def export_onnx(spec: ModelSpec, config: ModelConfig, path: Path, exporter: str 
     model = spec.build(config)
     # Batch 2 for tracing so that torch.export cannot specialise the batch axis to 1.
     args = spec.example_inputs(config, 2)
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # A temporary name beside the target, then os.replace: readers never see a half-written file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     used = None
     errors = []
     try:

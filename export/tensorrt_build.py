@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-import tempfile
 from typing import Callable
 
 from .manifest import (MANIFEST_VERSION, current_environment, engine_paths, make_manifest, manifest_status, read_manifest, sha256_file,
@@ -27,21 +26,42 @@ INSTALL_HINT = "pip install -r requirements-gpu.txt (needs an NVIDIA GPU and dri
 class TensorRTUnavailable(RuntimeError):
     """tensorrt cannot be imported, or there is no CUDA GPU to build for."""
 
+    def __init__(self, why: str, what_to_do: str = "") -> None:
+        self.why = why
+        self.what_to_do = what_to_do
+        super().__init__(f"{why}. {what_to_do}".strip())
+
 
 def import_tensorrt():
     """The tensorrt module, or TensorRTUnavailable saying why and how to install it."""
     try:
         import tensorrt as trt
     except ImportError as exc:
-        raise TensorRTUnavailable(f"TensorRT is not installed ({exc}). Install it with: {INSTALL_HINT}") from None
+        raise TensorRTUnavailable(f"tensorrt is not installed ({exc})", f"Install it with: {INSTALL_HINT}") from None
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a base requirement
-        raise TensorRTUnavailable("TensorRT engines need torch (CUDA build) for their GPU buffers and stream") from None
+        raise TensorRTUnavailable("TensorRT engines need torch (CUDA build) for their GPU buffers and stream",
+                                  "pip install -r requirements.txt") from None
     if not torch.cuda.is_available():
         raise TensorRTUnavailable(f"tensorrt {trt.__version__} is installed but torch {torch.__version__} sees no CUDA "
-                                  "GPU (a CPU-only torch build, or no NVIDIA driver)")
+                                  "GPU (a CPU-only torch build, or no NVIDIA driver)",
+                                  "Install a CUDA build of torch and an NVIDIA driver (docs/engines.md)")
     return trt
+
+
+def resolve_precision(trt, requested: str) -> tuple[str, str | None]:
+    """The precision this TensorRT can build, and a note when it differs from the one asked for.
+
+    fp16 uses BuilderFlag.FP16 (TensorRT 10.x "weak typing"). TensorRT 11 removed that flag
+    (networks are strongly typed: precision comes from the graph's own types), so there the
+    fp32 graph is built as fp32; requirements-gpu.txt pins 10.x for fp16 engines."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {requested!r}")
+    if requested == "fp16" and not hasattr(trt.BuilderFlag, "FP16"):
+        return "fp32", (f"TensorRT {trt.__version__} has no BuilderFlag.FP16 (11.x builds strongly typed networks "
+                        "only): building fp32 instead; requirements-gpu.txt pins TensorRT 10.x for fp16 engines")
+    return requested, None
 
 
 def profile_from_onnx(onnx_path: Path | str, max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, dict[str, list[int]]]:
@@ -70,14 +90,14 @@ def profile_from_onnx(onnx_path: Path | str, max_batch: int = DEFAULT_MAX_BATCH)
 
 
 def _atomic_write(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp.exists():
+            tmp.unlink()
 
 
 def timing_cache_path(folder: Path, env: dict) -> Path:
@@ -90,10 +110,11 @@ def build_engine(onnx_path: Path | str, precision: str = "fp16", max_batch: int 
                  workspace_mb: int = 1024, progress: Callable[[str], None] | None = None) -> tuple[Path, dict]:
     """Build and serialize a TensorRT engine for onnx_path; write NAME.<precision>.engine and its
     manifest beside it. Returns (engine path, manifest)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     trt = import_tensorrt()
     say = progress or (lambda msg: log.info(msg))
+    precision, note = resolve_precision(trt, precision)
+    if note:
+        say(note)
     onnx_path = Path(onnx_path)
     engine_path, manifest_path = engine_paths(onnx_path, precision)
     env = current_environment(trt)
@@ -124,11 +145,14 @@ def build_engine(onnx_path: Path | str, precision: str = "fp16", max_batch: int 
     blob = b""
     if cache_file.is_file():
         blob = cache_file.read_bytes()
-    cache = config.create_timing_cache(blob)
-    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+    try:
+        cache = config.create_timing_cache(blob)
+        usable = cache is not None and config.set_timing_cache(cache, ignore_mismatch=False) is not False
+    except Exception:  # noqa: BLE001 - a corrupt cache file only costs build time
+        usable = False
+    if not usable:
         say(f"timing cache {cache_file.name} unusable, starting an empty one")
-        cache = config.create_timing_cache(b"")
-        config.set_timing_cache(cache, ignore_mismatch=False)
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
 
     say(f"building {precision} engine for {env['gpu_name']} (sm {env['compute_capability']}), "
         f"TensorRT {env['tensorrt_version']}")
@@ -164,6 +188,9 @@ def ensure_engine(onnx_path: Path | str, precision: str = "fp16", max_batch: int
     """The engine for onnx_path, rebuilt when missing, stale or foreign.
     Returns (engine path, manifest, status before: "ok" or "stale: <why>")."""
     trt = import_tensorrt()
+    precision, note = resolve_precision(trt, precision)
+    if note:
+        (progress or log.warning)(note)
     env = current_environment(trt)
     status = "stale: rebuild forced" if force else engine_status(onnx_path, precision, max_batch, env)
     if status == "ok":

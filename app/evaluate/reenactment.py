@@ -33,6 +33,8 @@ BROWS = sorted(set(lm.RIGHT_BROW + lm.LEFT_BROW))
 MESH = list(range(468))  # the face mesh without the iris points
 
 CUT_JUMP = 0.6  # face sizes in one frame: a scene cut (the animator's own rule)
+CUT_SIZE_RATIO = 1.3  # the face grows or shrinks this much in one frame: a cut to another framing
+CUT_FRAME_DIFF = 20.0  # mean grey-level change of the 64x64 face-crop thumbnail in one frame: a cut
 LOST_SECONDS = 1.5  # face lost this long: the shot is over for self-reenactment
 FIRST_FACE_SCAN = 90  # frames searched for the first face
 CROSS_FRAMING = Framing(512, 512)  # the app's default output: speed is measured where it is used
@@ -98,6 +100,8 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ma
     out_scale = EVAL_SIZE / puppeteer.avatar.size[0]
     last_seen_t: float | None = None
     last_centre: np.ndarray | None = None
+    last_size = 0.0
+    last_thumb: np.ndarray | None = None
     pending = first
     while len(log.outputs) < max_frames:
         t0 = time.perf_counter()
@@ -117,13 +121,19 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ma
             if not feed_cropped:
                 tracked = crop.points(tracked)
         if stop_at_cut:
+            thumb = cv2.resize(cv2.cvtColor(driver_crop, cv2.COLOR_BGR2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
+            if last_thumb is not None and float(np.abs(thumb.astype(np.float32) - last_thumb).mean()) > CUT_FRAME_DIFF:
+                log.ended = f"scene cut at frame {frame.index}"
+                break
+            last_thumb = thumb.astype(np.float32)
             if tracked is not None:
                 size = M.face_size(tracked)
                 centre = tracked[list(lm.FACE_OVAL), :2].mean(axis=0)
-                if last_centre is not None and np.linalg.norm(centre - last_centre) > CUT_JUMP * size:
+                if last_centre is not None and (np.linalg.norm(centre - last_centre) > CUT_JUMP * size
+                                                or max(size / last_size, last_size / size) > CUT_SIZE_RATIO):
                     log.ended = f"scene cut at frame {frame.index}"
                     break
-                last_centre, last_seen_t = centre, frame.timestamp
+                last_centre, last_size, last_seen_t = centre, size, frame.timestamp
             elif last_seen_t is not None and frame.timestamp - last_seen_t > LOST_SECONDS:
                 log.ended = f"face lost at frame {frame.index}"
                 break

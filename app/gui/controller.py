@@ -16,7 +16,7 @@ Threads:
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 import logging
 import os
 from pathlib import Path
@@ -31,11 +31,12 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from app import DEFAULT_AVATAR
-from app.animator import AnimatorSettings, _MotionFilter
+from app.animator import _MotionFilter
 from app.avatar import Avatar, Framing, load_avatar
 from app.capture import CameraSource, FrameSource, VideoFileSource, list_cameras
 from app.errors import PuppetCamError, VirtualCameraUnavailable
 from app.pipeline import FrameResult, LiveSession, PipelineSettings, Puppeteer
+from app.render import Renderer
 from app.retarget import Motion
 from app.sinks import FrameSink, SinkFanout, VideoFileSink, VirtualCameraSink
 
@@ -44,7 +45,7 @@ from .expressions import ExpressionMixer
 log = logging.getLogger("puppetcam.gui")
 
 AVATAR_CACHE_SIZE = 16
-BACKGROUND_NICENESS = 10
+BACKGROUND_NICENESS = 5  # about a third of the CPU share of the render thread under contention
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,8 +111,10 @@ class GuardedSink:
 
 
 # --------------------------------------------------------------------------------------------
-# Seams into the pipeline (see the module docstring of app/gui/__init__.py for what would be
-# cleaner in app/pipeline.py)
+# Seams into the pipeline. Cleaner in app/pipeline.py / app/animator.py would be: a per-frame
+# motion hook on Animator (for expressions), `Puppeteer.update_settings(settings)` applied
+# between frames (for live gains, mode, smoothing, mirror), and `set_avatar` building the
+# Renderer before it takes the lock (as `swap_avatar` does here).
 
 
 class _MotionHook:
@@ -134,7 +137,20 @@ class _MotionHook:
         if pending is not None:
             apply_pipeline_settings(self.puppeteer, pending)
         motion = self._original(face, t)
-        return self.controller.mixer.apply(motion)
+        mixer = self.controller.mixer
+        now = mixer.clock()
+        self.controller.last_blend = mixer.weights(now)
+        return mixer.apply(motion, now)
+
+
+def swap_avatar(puppeteer: Puppeteer, avatar: Avatar) -> None:
+    """`Puppeteer.set_avatar`, with the new Renderer (10-20 ms of set-up) built before taking
+    the Puppeteer's lock, so the render loop is held up only for two assignments."""
+    animator = puppeteer.animator
+    renderer = Renderer(avatar, animator.engine, animator.settings.render)
+    with puppeteer._lock:
+        animator.avatar = avatar
+        animator.renderer = renderer
 
 
 def apply_pipeline_settings(puppeteer: Puppeteer, settings: PipelineSettings) -> None:
@@ -316,6 +332,7 @@ class Controller(QObject):
         self.switches: list[SwitchStall] = []
         self._probe: SwitchStall | None = None
         self.reported_error: str | None = None
+        self.last_blend: dict[str, float] = {}  # expression weights used for the last frame
 
     # ---------------------------------------------------------------- jobs
 
@@ -423,7 +440,7 @@ class Controller(QObject):
             probe = SwitchStall("avatar", avatar.name, requested, load_ms=load_ms,
                                 period_ms=float(np.median(self._intervals)) * 1e3 if self._intervals else 0.0)
             t0 = time.perf_counter()
-            self.puppeteer.set_avatar(avatar)
+            swap_avatar(self.puppeteer, avatar)
             self.mixer.set_neutral(avatar.face.landmarks)
             probe._set_t = time.perf_counter()
             probe.swap_ms = (probe._set_t - t0) * 1e3
@@ -649,7 +666,8 @@ class Controller(QObject):
                 try:
                     cam = VirtualCameraSink(w, h, self.fps, backend=self.vcam_backend)
                 except VirtualCameraUnavailable as exc:
-                    self.virtualCameraChanged.emit(False, str(exc))
+                    # The fix first (it is what the user acts on); the backend's detail after.
+                    self.virtualCameraChanged.emit(False, f"No virtual camera device. {exc.what_to_do}\n\n{exc.what}")
                     return
                 self.vcam = cam
                 self._vcam_slot = GuardedSink(PacedSink(cam, self.fps, fill_gaps=False))

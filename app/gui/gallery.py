@@ -77,7 +77,7 @@ class AvatarGallery(QListWidget):
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setIconSize(QSize(THUMB, THUMB))
-        self.setGridSize(QSize(THUMB + 26, THUMB + 34))
+        self.setGridSize(QSize(THUMB + 44, THUMB + 34))
         self.setSpacing(4)
         self.setUniformItemSizes(True)
         self.setWordWrap(False)

@@ -24,11 +24,11 @@ log = logging.getLogger("puppetcam.engines")
 GPU_INSTALL = "pip install -r requirements-gpu.txt"
 
 # On CPUs, which of the two CPU backends auto prefers, measured with `python -m engines.bench`
-# on the 2-core dev/CI machine (WarpField 96x96, 3 Newton steps, real footage): torch ~2.7 ms
-# per frame, ONNX Runtime ~6.5 ms (its GridSample kernel alone is slower than torch's whole
-# model). The numbers go into reasons, so the user sees why.
+# (WarpField 96x96, 3 Newton steps, real footage, batch 1): on the 2-core dev/CI machine torch
+# 2.9 ms per frame, ONNX Runtime 6.9 ms (its GridSample kernel alone costs more than torch's
+# whole model); on a 16-core box 2.1 vs 6.4 ms. The numbers go into reasons, so the user sees why.
 CPU_PREFERENCE = ("torch-cpu", "onnxruntime-cpu")
-CPU_MEASURED_MS = {"torch-cpu": 2.7, "onnxruntime-cpu": 6.5}
+CPU_MEASURED_MS = {"torch-cpu": 2.9, "onnxruntime-cpu": 6.9}
 
 AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "torch-cuda") + CPU_PREFERENCE
 BACKENDS = AUTO_ORDER + ("tensorrt-fp32",)

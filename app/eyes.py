@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from . import landmarks as lm
+from .retarget import eye_openness
 
 _EYES = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
          (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER))
@@ -24,10 +25,7 @@ def eye_contour(points: np.ndarray, eye: int) -> np.ndarray:
 
 
 def openness(points: np.ndarray, eye: int) -> float:
-    corners, upper, lower = _EYES[eye]
-    width = np.linalg.norm(points[corners[0], :2] - points[corners[1], :2])
-    gap = np.linalg.norm(points[list(upper), :2] - points[list(lower), :2], axis=1).mean()
-    return float(gap / max(width, 1e-6))
+    return eye_openness(points, *_EYES[eye])
 
 
 def close_eyes(canvas: np.ndarray, posed: np.ndarray, neutral_in_pose: np.ndarray, rest_openness) -> None:

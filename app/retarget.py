@@ -80,7 +80,7 @@ def face_size(points: np.ndarray) -> float:
     return float((oval.max(axis=0) - oval.min(axis=0)).max())
 
 
-def _eye_openness(points: np.ndarray, corners, upper, lower) -> float:
+def eye_openness(points: np.ndarray, corners, upper, lower) -> float:
     width = np.linalg.norm(points[corners[0], :2] - points[corners[1], :2])
     gap = np.linalg.norm(points[list(upper), :2] - points[list(lower), :2], axis=1).mean()
     return float(gap / max(width, 1e-6))
@@ -105,7 +105,7 @@ class DriverReference:
     def from_landmarks(points: np.ndarray) -> "DriverReference":
         return DriverReference(
             points.astype(np.float64), face_size(points),
-            np.array([_eye_openness(points, c, u, lo) for c, u, lo, _ in _EYES]),
+            np.array([eye_openness(points, c, u, lo) for c, u, lo, _ in _EYES]),
             np.array([_iris_offset(points, c, i) for c, _, _, i in _EYES]),
         )
 
@@ -120,7 +120,7 @@ def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
     expression = (unposed - reference.landmarks) / reference.size
     centre0 = reference.landmarks[_RIGID].mean(axis=0)
     centre1 = points[_RIGID].mean(axis=0)
-    openness = np.array([_eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
+    openness = np.array([eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
     iris = np.array([_iris_offset(unposed, c, i) for c, _, _, i in _EYES])
     return Motion(
         rotation=matrix_to_rotvec(head.rotation),

@@ -50,22 +50,35 @@ class Renderer:
         self._grid_identity = np.stack(np.meshgrid(lin, lin), axis=-1)
         self._rest_openness = (openness(avatar.face.landmarks, 0), openness(avatar.face.landmarks, 1))
 
-    def sampling_maps(self, posed: PosedFace) -> tuple[np.ndarray, np.ndarray]:
-        """Full-resolution cv2.remap maps (crop pixels) for this pose."""
-        rig = self.avatar.rig
-        disp = rig.displacement(posed.landmarks, _ring_mover(posed))[None]
-        grid = self.engine(self._tri_index, self._tri_weight, disp)[0]
+    @property
+    def rig_tensors(self) -> tuple[np.ndarray, np.ndarray]:
+        """The model's per-avatar inputs, (1, G*G, 3) each; constant, so engines cache them."""
+        return self._tri_index, self._tri_weight
+
+    def displacement(self, posed: PosedFace) -> np.ndarray:
+        """The model's per-frame input: (V, 2) control-point motion in crop units."""
+        return self.avatar.rig.displacement(posed.landmarks, _ring_mover(posed))
+
+    def maps_from_grid(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's (G, G, 2) output -> full-resolution cv2.remap maps (crop pixels)."""
         # Upsample the *displacement*, not the map: it is zero at the crop border, so the
         # resize's pixel-centre convention cannot shift the still parts of the image.
         offset = (grid - self._grid_identity) * self._scale
-        c = rig.crop
+        c = self.avatar.rig.crop
         big = cv2.resize(offset, (c.width, c.height), interpolation=cv2.INTER_LINEAR)
         return self._identity[0] + big[..., 0], self._identity[1] + big[..., 1]
 
-    def render(self, posed: PosedFace, mouth: MouthSource | None = None) -> np.ndarray:
-        """The whole avatar image, posed."""
+    def sampling_maps(self, posed: PosedFace) -> tuple[np.ndarray, np.ndarray]:
+        """Full-resolution cv2.remap maps (crop pixels) for this pose."""
+        grid = self.engine(self._tri_index, self._tri_weight, self.displacement(posed)[None])[0]
+        return self.maps_from_grid(grid)
+
+    def render_crop(self, posed: PosedFace, mouth: MouthSource | None = None,
+                    grid: np.ndarray | None = None) -> np.ndarray:
+        """The posed rig crop only. `grid` is this face's model output when the caller ran the
+        model itself (several faces in one batch); otherwise it is run here."""
         c = self.avatar.rig.crop
-        mx, my = self.sampling_maps(posed)
+        mx, my = self.maps_from_grid(grid) if grid is not None else self.sampling_maps(posed)
         m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)  # fixed-point maps remap ~2x faster
         warped = cv2.remap(self._crop_image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         local = posed.landmarks.copy()
@@ -74,10 +87,15 @@ class Renderer:
         close_eyes(warped, local, neutral, self._rest_openness)
         if self.settings.fill_mouth:
             fill_mouth(warped, local, self.avatar.mouth_area, self.avatar.skin_lab, mouth)
+        return warped
+
+    def render(self, posed: PosedFace, mouth: MouthSource | None = None) -> np.ndarray:
+        """The whole avatar image, posed."""
+        c = self.avatar.rig.crop
         out = self.avatar.image.copy()
         # The warp is the identity on the crop border (static anchors there), so the crop
         # pastes back with no seam to blend.
-        out[c.y0:c.y1, c.x0:c.x1] = warped
+        out[c.y0:c.y1, c.x0:c.x1] = self.render_crop(posed, mouth)
         return out
 
 

@@ -176,15 +176,22 @@ class Animator:
     def calibrate(self) -> None:
         self.stabilizer.calibrate()
 
-    def step(self, driver_image: np.ndarray, face: FaceObservation | None, t: float) -> AnimatedFrame:
-        t0 = time.perf_counter()
+    def pose(self, face: FaceObservation | None, t: float) -> tuple[PosedFace, Motion]:
+        """The avatar's landmarks for this moment (filtered, held or eased as time requires)."""
         motion = self.stabilizer.update(face, t)
         posed = apply_motion(self.avatar.face, motion, self.settings.retarget, self.stabilizer.reference,
                              face.landmarks if face is not None else None)
+        return posed, motion
+
+    def mouth_source(self, driver_image: np.ndarray, face: FaceObservation | None) -> MouthSource | None:
+        if face is None or not self.settings.render.fill_mouth:
+            return None
+        return MouthSource(driver_image, face.landmarks, skin_colour(driver_image, face.landmarks))
+
+    def step(self, driver_image: np.ndarray, face: FaceObservation | None, t: float) -> AnimatedFrame:
+        t0 = time.perf_counter()
+        posed, motion = self.pose(face, t)
         t1 = time.perf_counter()
-        mouth = None
-        if face is not None and self.settings.render.fill_mouth:
-            mouth = MouthSource(driver_image, face.landmarks, skin_colour(driver_image, face.landmarks))
-        image = self.renderer.render(posed, mouth)
+        image = self.renderer.render(posed, self.mouth_source(driver_image, face))
         t2 = time.perf_counter()
         return AnimatedFrame(image, posed, motion, face is not None, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3))

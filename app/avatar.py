@@ -15,7 +15,7 @@ from .mouth import polygon_area
 from .pose import fit_similarity, rotation_to_euler
 from .retarget import AvatarFace
 from .rig import DEFAULT_GRID_SIZE, WarpRig, build_rig
-from .tracking import detect_largest_face
+from .tracking import FaceObservation, detect_largest_face
 
 MIN_FACE_PIXELS = 80
 MAX_FACE_YAW_DEGREES = 50.0
@@ -70,13 +70,28 @@ def load_avatar(path: Path | str, framing: Framing | None = DEFAULT_FRAMING, gri
 def prepare_avatar(image: np.ndarray, framing: Framing | None = DEFAULT_FRAMING, grid_size: int = DEFAULT_GRID_SIZE,
                    name: str = "avatar", path: Path | None = None) -> Avatar:
     where = f"Avatar {path}" if path else "The avatar image"
+    check_image_size(image, where)
+    face = detect_largest_face(image)
+    if face is None:
+        raise AvatarError(f"{where} has no face PuppetCam can animate.", _FACE_HINT)
+    check_face(image, face, where)
+    framed, affine = frame_image(image, framing, face.center)
+    return avatar_from_landmarks(framed, to_framed(face.landmarks, affine), grid_size, name, path)
+
+
+_FACE_HINT = "Use a portrait with one clearly visible human (or human-like) face, seen from the front."
+
+
+def check_image_size(image: np.ndarray, where: str) -> None:
     if min(image.shape[:2]) < 64:
         raise AvatarError(f"{where} is only {image.shape[1]}x{image.shape[0]} pixels.",
                           "Use an image at least 256 pixels on its shorter side.")
-    face = detect_largest_face(image)
-    if face is None or not _looks_like_a_face(image, face.bbox()):
-        raise AvatarError(f"{where} has no face PuppetCam can animate.",
-                          "Use a portrait with one clearly visible human (or human-like) face, seen from the front.")
+
+
+def check_face(image: np.ndarray, face: FaceObservation, where: str) -> None:
+    """Raises AvatarError, naming `where` and what to do, unless `face` can be animated."""
+    if not _looks_like_a_face(image, face.bbox()):
+        raise AvatarError(f"{where} has no face PuppetCam can animate.", _FACE_HINT)
     if face.size < MIN_FACE_PIXELS:
         raise AvatarError(f"{where}: the face is only {face.size:.0f} pixels tall.",
                           f"Use an image where the face is at least {MIN_FACE_PIXELS} pixels tall, or crop closer to it.")
@@ -84,22 +99,50 @@ def prepare_avatar(image: np.ndarray, framing: Framing | None = DEFAULT_FRAMING,
     if abs(yaw) > MAX_FACE_YAW_DEGREES:
         raise AvatarError(f"{where}: the face is turned {abs(yaw):.0f} degrees to the side.",
                           "Use a portrait where both eyes are visible (turned less than 50 degrees).")
+    if _eyes_or_mouth_cut_off(image, face.landmarks):
+        # A chin, forehead or lower lip past the edge is fine (the rig leaves those points
+        # out); eyes and a mouth are what gets animated, and half of one cannot be.
+        raise AvatarError(f"{where}: the face runs past the image edge (an eye or the mouth is cut off).",
+                          "Use an image where both eyes and the whole mouth are inside the picture, or crop less tightly.")
 
-    # The avatar is framed once, here: per-frame work then runs at output resolution and
-    # nothing is resampled twice.
+
+def _eyes_or_mouth_cut_off(image: np.ndarray, points: np.ndarray) -> bool:
+    from . import landmarks as lm
+
+    # Whole eyes; of the mouth its corners and the upper lip (an open mouth's lower lip may
+    # hang past the bottom edge of a webcam frame and still animate).
+    idx = (lm.RIGHT_EYE_CORNERS + lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER + lm.LEFT_EYE_CORNERS
+           + lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER + lm.MOUTH_CORNERS + (lm.UPPER_INNER_LIP_MID,))
+    xy = points[list(idx), :2]
+    h, w = image.shape[:2]
+    return bool(((xy < 0) | (xy > (w - 1, h - 1))).any())
+
+
+def frame_image(image: np.ndarray, framing: Framing | None, focus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image framed for output once, here, so per-frame work runs at output resolution
+    and nothing is resampled twice. Returns the framed image and the 2x3 image->framed affine."""
     if framing is None:
-        framed, affine = image, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    else:
-        framed, affine = place_in_frame(image, framing, tuple(face.center))
-    out_size = (framed.shape[1], framed.shape[0])
-    pts = face.landmarks.astype(np.float64).copy()
+        return image, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    return place_in_frame(image, framing, tuple(focus))
+
+
+def to_framed(landmarks: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Landmarks (x, y, z) mapped by a framing affine (a scale and a shift; z scales with x)."""
+    pts = landmarks.astype(np.float64).copy()
     pts[:, 0] = pts[:, 0] * affine[0, 0] + affine[0, 2]
     pts[:, 1] = pts[:, 1] * affine[1, 1] + affine[1, 2]
     pts[:, 2] *= affine[0, 0]
-    avatar_face = AvatarFace(pts)
+    return pts
+
+
+def avatar_from_landmarks(framed: np.ndarray, pts: np.ndarray, grid_size: int = DEFAULT_GRID_SIZE,
+                          name: str = "avatar", path: Path | None = None, reach: float = 1.0) -> Avatar:
+    """An avatar for the face at `pts` (framed pixels) in the already framed image. `reach`
+    scales how far around the face the warp extends (below 1 where other faces are near)."""
+    out_size = (framed.shape[1], framed.shape[0])
     return Avatar(
-        name=name, path=path, image=framed, face=avatar_face,
-        rig=build_rig(pts, out_size, grid_size),
+        name=name, path=path, image=framed, face=AvatarFace(pts),
+        rig=build_rig(pts, out_size, grid_size, reach=reach),
         skin_lab=skin_colour(framed, pts),
         mouth_area=polygon_area(pts[list(INNER_LIPS), :2]),
     )

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Generic, Iterator, Protocol, Self, TypeVar, runtime_checkable
 
 import cv2
 import numpy as np
@@ -26,6 +26,8 @@ FALLBACK_FPS = 30.0
 # failures in a row mean it is gone.
 CAMERA_MAX_FAILED_READS = 10
 _OPENCV_LOG_SILENT = 0  # cv::utils::logging::LOG_LEVEL_SILENT
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,13 @@ class FrameSource(Protocol):
     ) -> None: ...
 
 
-class _SourceBase:
-    """Context-manager plumbing shared by the concrete sources."""
+class _ClosesOnExit:
+    """Context-manager plumbing: `with x:` closes x at the end."""
 
     def close(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -91,6 +93,10 @@ class _SourceBase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _SourceBase(_ClosesOnExit):
+    """Plumbing shared by the concrete sources."""
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:  # type: ignore[attr-defined]
@@ -312,7 +318,25 @@ def open_source(spec: str | int | Path, loop: bool = False) -> FrameSource:
     return VideoFileSource(spec, loop=loop)
 
 
-class LatestFrameGrabber:
+class _Locked(Generic[T]):
+    """A read-only attribute of a LatestFrameGrabber: its private field `name`, read under the
+    grabber's lock (the reader thread writes it)."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name = name
+        self.__doc__ = doc
+
+    def __get__(self, grabber: LatestFrameGrabber | None, owner: type | None = None) -> T:
+        if grabber is None:
+            return self  # type: ignore[return-value]  # the class attribute, for help()
+        with grabber._cond:
+            return getattr(grabber, self.name)
+
+    def __set__(self, grabber: LatestFrameGrabber, value: T) -> None:
+        raise AttributeError(f"{self.name.lstrip('_')} is read-only")
+
+
+class LatestFrameGrabber(_ClosesOnExit):
     """Reads a source in a daemon thread and keeps only the newest frame.
 
     A slow consumer gets the newest frame and the ones it missed are dropped (counted in
@@ -425,35 +449,13 @@ class LatestFrameGrabber:
         with self._cond:
             return self._latest
 
-    @property
-    def dropped(self) -> int:
-        """Frames replaced by a newer one before anyone took them."""
-        with self._cond:
-            return self._dropped
-
-    @property
-    def delivered(self) -> int:
-        """Distinct frames handed out."""
-        with self._cond:
-            return self._delivered
-
-    @property
-    def last_latency(self) -> float:
-        """Seconds between the last handed-out frame's arrival and its hand-out."""
-        with self._cond:
-            return self._last_latency
-
-    @property
-    def finished(self) -> bool:
-        """True once the reader thread has ended (end of stream, error or stop())."""
-        with self._cond:
-            return self._finished
-
-    @property
-    def error(self) -> BaseException | None:
-        """The exception that ended the reader thread, if any."""
-        with self._cond:
-            return self._error
+    dropped: _Locked[int] = _Locked("_dropped", "Frames replaced by a newer one before anyone took them.")
+    delivered: _Locked[int] = _Locked("_delivered", "Distinct frames handed out.")
+    last_latency: _Locked[float] = _Locked(
+        "_last_latency", "Seconds between the last handed-out frame's arrival and its hand-out.")
+    finished: _Locked[bool] = _Locked(
+        "_finished", "True once the reader thread has ended (end of stream, error or stop()).")
+    error: _Locked[BaseException | None] = _Locked("_error", "The exception that ended the reader thread, if any.")
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop reading and join the thread (which closes the source)."""
@@ -466,13 +468,6 @@ class LatestFrameGrabber:
             with self._cond:
                 self._finished = True
 
-    def __enter__(self) -> LatestFrameGrabber:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """stop(), for `with`."""
         self.stop()

@@ -5,6 +5,8 @@ The mesh topology is fixed by MediaPipe, so these are constants of the model, no
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 NUM_LANDMARKS = 478
@@ -57,11 +59,19 @@ def _grown_region(seed: tuple[int, ...], rings: int) -> np.ndarray:
     return np.array(sorted(region), dtype=np.int64)
 
 
+@functools.cache
 def part_indices() -> dict[str, np.ndarray]:
-    """Landmarks each per-part gain acts on; the rest of the face follows the 'face' gain."""
+    """Landmarks each per-part gain acts on; the rest of the face follows the 'face' gain.
+
+    Computed on first use (it reads MediaPipe's mesh topology, and importing MediaPipe costs
+    seconds), then cached: the arrays are shared and read-only.
+    """
     mouth = _grown_region(INNER_LIPS + OUTER_LIPS, rings=2)
     eyes = np.array(sorted(set(RIGHT_EYE_UPPER + RIGHT_EYE_LOWER + LEFT_EYE_UPPER + LEFT_EYE_LOWER
                                + RIGHT_EYE_CORNERS + LEFT_EYE_CORNERS + RIGHT_IRIS + LEFT_IRIS)))
     brows = _grown_region(RIGHT_BROW + LEFT_BROW, rings=1)
     brows = np.setdiff1d(brows, eyes)
-    return {"mouth": mouth, "eyes": eyes, "brows": brows}
+    parts = {"mouth": mouth, "eyes": eyes, "brows": brows}
+    for a in parts.values():
+        a.setflags(write=False)
+    return parts

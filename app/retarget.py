@@ -16,7 +16,6 @@ from . import landmarks as lm
 from .pose import Similarity, fit_similarity, matrix_to_rotvec, rotvec_to_matrix
 
 _RIGID = list(lm.RIGID)
-_PARTS = lm.part_indices()
 _EYES = (
     (lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
     (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, lm.LEFT_IRIS),
@@ -172,9 +171,10 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     base = avatar.landmarks
     f = avatar.size
     gains = np.full(lm.NUM_LANDMARKS, settings.face_gain)
-    gains[_PARTS["mouth"]] = settings.mouth_gain
-    gains[_PARTS["brows"]] = settings.brows_gain
-    gains[_PARTS["eyes"]] = settings.eyes_gain
+    parts = lm.part_indices()  # cached; not at import, which would import MediaPipe
+    gains[parts["mouth"]] = settings.mouth_gain
+    gains[parts["brows"]] = settings.brows_gain
+    gains[parts["eyes"]] = settings.eyes_gain
 
     if settings.mode == "absolute" and reference is not None and absolute_points is not None:
         # The driver's own shape, placed on the avatar's face: identity leaks, by request.

@@ -12,6 +12,7 @@ Control points are the 478 face landmarks plus three sets of anchors:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -25,6 +26,9 @@ NUM_CONTROL_POINTS = lm.NUM_LANDMARKS + 2 * RING_POINTS + 4 * BORDER_POINTS_PER_
 # model in ~3 ms on a 2-core CPU (measured: 128x128 with 4 steps costs 6 ms).
 DEFAULT_GRID_SIZE = 96
 DEFAULT_NEWTON_STEPS = 3
+UNTANGLE_STEPS = 40  # see `untangle`
+RING_GIVE = 0.5
+UNTANGLE_SHAPE = 0.8
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,76 @@ class WarpRig:
         dst = self.source_points.copy()
         n = lm.NUM_LANDMARKS
         dst[:n] = posed_landmarks[:, :2] - (self.crop.x0, self.crop.y0)
-        dst[n:n + RING_POINTS] = ring_shift(self.inner_ring) - (self.crop.x0, self.crop.y0)
+        ring = self.source_points[n:n + RING_POINTS]
+        # Ring points pulled onto the crop border (the image edge clipped the crop) stay still
+        # with it: the warp is the identity all round the border.
+        on_border = np.any((ring <= 0) | (ring >= (self.crop.width - 1, self.crop.height - 1)), axis=1)
+        dst[n:n + RING_POINTS] = np.where(on_border[:, None], ring, ring_shift(self.inner_ring) - (self.crop.x0, self.crop.y0))
+        dst = untangle(self.source_points, dst, self.triangles, n + RING_POINTS, self._neighbours)
+        dst[n:n + RING_POINTS][on_border] = ring[on_border]  # untangle must not move them either
         scale = np.array([2.0 / max(self.crop.width - 1, 1), 2.0 / max(self.crop.height - 1, 1)])
         return ((dst - self.source_points) * scale).astype(np.float32)
+
+    @cached_property
+    def _neighbours(self) -> np.ndarray:
+        """(V, K) ids of each control point's neighbours in the triangulation, padded with -1."""
+        t = self.triangles
+        e = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
+        e = np.unique(np.concatenate([e, e[:, ::-1]]), axis=0)  # sorted by the first column
+        deg = np.bincount(e[:, 0], minlength=len(self.source_points))
+        out = np.full((len(deg), max(int(deg.max(initial=0)), 1)), -1, np.int64)
+        start = np.concatenate([[0], np.cumsum(deg)[:-1]])
+        out[e[:, 0], np.arange(len(e)) - start[e[:, 0]]] = e[:, 1]
+        return out
+
+
+def _signed_areas(pts: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    a, b, c = pts[tri[:, 0]], pts[tri[:, 1]], pts[tri[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
+def untangle(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, movable: int,
+             neighbours: np.ndarray, iterations: int = UNTANGLE_STEPS) -> np.ndarray:
+    """Posed control points with no triangle turned over.
+
+    A triangle whose orientation flips between `src` and `dst` is a fold: the backward warp
+    shows it as a tear or a doubled strip (the far cheek passing over the nose on a head turn,
+    the head ring running over the still band, the lips closing past each other). Vertices of
+    flipped triangles (the first `movable` points only; the rest stay pinned) take the mean
+    displacement of their neighbours, a few times over, so that the fold becomes a compression,
+    which is what an occluding edge looks like in 2-D; head-ring points (from index
+    `lm.NUM_LANDMARKS`) that ran into a pinned point also give up half of it, towards the still
+    band.
+    `neighbours`: (V, K) neighbour ids per point, padded with -1.
+    """
+    sign0 = np.sign(_signed_areas(src, triangles))
+    tol = 1e-3 * np.abs(_signed_areas(src, triangles)) + 1e-6
+    disp = dst - src
+    bad = _signed_areas(dst, triangles) * sign0 < -tol
+    if not bad.any():
+        return dst
+    valid = neighbours >= 0
+    count = np.maximum(valid.sum(axis=1), 1)[:, None]
+    for step in range(iterations):
+        verts = np.unique(triangles[bad])
+        verts = verts[verts < movable]
+        if len(verts) == 0:
+            break
+        nb = neighbours[verts]
+        w = valid[verts][..., None]
+        mean = (disp[nb] * w).sum(axis=1) / count[verts]
+        # A fold wider than one ring of neighbours does not open by averaging displacements
+        # (the neighbours moved alike): the later steps lean towards the neighbours' centroid.
+        keep = UNTANGLE_SHAPE ** step
+        mean -= (1.0 - keep) * (src[verts] - (src[nb] * w).sum(axis=1) / count[verts])
+        # A ring point that ran into the still band gives way towards it.
+        against = np.unique(triangles[bad & np.any(triangles >= movable, axis=1)])
+        mean[(verts >= lm.NUM_LANDMARKS) & np.isin(verts, against)] *= RING_GIVE
+        disp[verts] = mean
+        bad = _signed_areas(src + disp, triangles) * sign0 < -tol
+        if not bad.any():
+            break
+    return src + disp
 
 
 def _ellipse(center: np.ndarray, radii: np.ndarray, count: int) -> np.ndarray:
@@ -68,8 +139,22 @@ def _ellipse(center: np.ndarray, radii: np.ndarray, count: int) -> np.ndarray:
     return np.stack([center[0] + radii[0] * np.cos(t), center[1] + radii[1] * np.sin(t)], axis=1)
 
 
-def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int = DEFAULT_GRID_SIZE) -> WarpRig:
-    w, h = image_size
+@dataclass(frozen=True)
+class RingGeometry:
+    """The two ellipses around a face: the inner ring moves with the head, the outer stays."""
+
+    centre: np.ndarray
+    inner_radii: np.ndarray
+    outer_radii: np.ndarray
+
+    def outer_extent(self, direction: np.ndarray) -> float:
+        """How far the outer ring reaches from the centre along a unit direction."""
+        a, b = self.outer_radii
+        return float(1.0 / np.hypot(direction[0] / a, direction[1] / b))
+
+
+def ring_geometry(landmarks: np.ndarray, reach: float = 1.0) -> RingGeometry:
+    """`reach` < 1 pulls both rings in, for faces with neighbours (group portraits)."""
     oval = landmarks[list(lm.FACE_OVAL), :2]
     lo, hi = oval.min(axis=0), oval.max(axis=0)
     centre = (lo + hi) / 2
@@ -77,8 +162,15 @@ def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int
     # The face oval stops at the hairline: the ring reaches up over the hair and out past the
     # ears; the outer ring leaves a band wide enough for the neck to stretch without creasing.
     inner_c = centre + np.array([0.0, -0.15 * half[1]])
-    inner_r = half * np.array([1.5, 1.6])
-    outer_r = inner_r * 1.5
+    inner_r = half * np.array([1.5, 1.6]) * reach
+    return RingGeometry(inner_c, inner_r, inner_r * 1.5)
+
+
+def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int = DEFAULT_GRID_SIZE,
+              reach: float = 1.0) -> WarpRig:
+    w, h = image_size
+    rings = ring_geometry(landmarks, reach)
+    inner_c, inner_r, outer_r = rings.centre, rings.inner_radii, rings.outer_radii
     side = 2 * max(outer_r) * 1.08
     x0 = int(np.clip(np.floor(inner_c[0] - side / 2), 0, w - 2))
     y0 = int(np.clip(np.floor(inner_c[1] - side / 2), 0, h - 2))
@@ -101,24 +193,38 @@ def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int
     # bound the face there.
     pts[lm.NUM_LANDMARKS:] = np.clip(pts[lm.NUM_LANDMARKS:], [0, 0], [cw, ch])
 
+    # The ring moves from where it was pulled in to, or the image would warp even at rest.
+    inner = pts[lm.NUM_LANDMARKS:lm.NUM_LANDMARKS + RING_POINTS] + origin
+
     triangles = _delaunay(pts, (cw, ch))
     tri_index, tri_weight = _rasterise(pts, triangles, (cw, ch), grid_size)
     return WarpRig(crop, grid_size, pts, inner, triangles, tri_index, tri_weight)
 
 
 def _delaunay(pts: np.ndarray, size: tuple[float, float]) -> np.ndarray:
+    """Delaunay triangles (ids into `pts`) covering the crop [0, size[0]] x [0, size[1]].
+
+    Only points inside the crop are triangulated. Landmarks can lie outside it where the face
+    runs past the image edge (a chin or forehead cut off): they are left out, so the crop's
+    corner and border points bound the triangulation, the triangles cover the crop exactly and
+    the warp stays the identity on its border. Left-out landmarks drive nothing.
+    """
+    tol = 1e-3
+    inside = np.nonzero(np.all((pts >= -tol) & (pts <= np.asarray(size) + tol), axis=1))[0]
+    used = np.clip(pts[inside], 0.0, size)
     margin = 10.0
     subdiv = cv2.Subdiv2D((int(-margin), int(-margin), int(size[0] + 2 * margin + 1), int(size[1] + 2 * margin + 1)))
     # Subdiv2D merges coincident points (closed lips, iris): jitter-free ids come from
     # inserting one by one and looking the vertices up afterwards.
-    for p in pts:
+    for p in used:
         subdiv.insert((float(p[0]), float(p[1])))
     tri = subdiv.getTriangleList().reshape(-1, 3, 2)
-    keep = np.all((tri[..., 0] >= -1e-3) & (tri[..., 0] <= size[0] + 1e-3)
-                  & (tri[..., 1] >= -1e-3) & (tri[..., 1] <= size[1] + 1e-3), axis=1)
+    # Triangles on Subdiv2D's virtual outer vertices lie partly outside the crop: drop them.
+    keep = np.all((tri[..., 0] >= -tol) & (tri[..., 0] <= size[0] + tol)
+                  & (tri[..., 1] >= -tol) & (tri[..., 1] <= size[1] + tol), axis=1)
     tri = tri[keep]
-    d = np.linalg.norm(tri[:, :, None, :] - pts[None, None, :, :], axis=-1)
-    ids = d.argmin(axis=-1)
+    d = np.linalg.norm(tri[:, :, None, :] - used[None, None, :, :], axis=-1)
+    ids = inside[d.argmin(axis=-1)]
     ids = ids[(ids[:, 0] != ids[:, 1]) & (ids[:, 1] != ids[:, 2]) & (ids[:, 0] != ids[:, 2])]
     return ids.astype(np.int64)
 

@@ -82,26 +82,31 @@ class FaceTracker:
         self.close()
 
 
-def detect_largest_face(image_bgr: np.ndarray) -> FaceObservation | None:
-    """Best-effort single detection on a still image, for avatars.
+def detect_faces_still(image_bgr: np.ndarray, max_faces: int = 4) -> list[FaceObservation]:
+    """Best-effort detection of every face on a still image (avatars, group portraits),
+    largest first.
 
     The face-mesh detector is a short-range model: it misses small faces in large paintings.
-    When it finds nothing, MediaPipe's full-range face detector finds the face box, and the mesh
-    runs again on a crop around it.
+    Faces it misses inside the boxes of MediaPipe's full-range face detector are found by
+    running the mesh again on a crop around each box.
     """
-    with FaceTracker(TrackerSettings(max_faces=4, static_images=True)) as tracker:
+    h, w = image_bgr.shape[:2]
+    with FaceTracker(TrackerSettings(max_faces=max_faces, static_images=True)) as tracker:
         faces = tracker.detect(image_bgr)
-        if not faces:
-            for crop_box in _face_boxes_full_range(image_bgr):
-                x0, y0, x1, y1 = crop_box
-                crop_faces = tracker.detect(image_bgr[y0:y1, x0:x1])
-                for f in crop_faces:
+        if len(faces) < max_faces:
+            for x0, y0, x1, y1 in _face_boxes_full_range(image_bgr):
+                if any(x0 <= f.center[0] <= x1 and y0 <= f.center[1] <= y1 for f in faces):
+                    continue  # already found by the mesh
+                for f in tracker.detect(image_bgr[y0:y1, x0:x1])[:1]:
                     pts = f.landmarks.copy()
                     pts[:, :2] += (x0, y0)
-                    faces.append(FaceObservation(pts, (image_bgr.shape[1], image_bgr.shape[0])))
-    if not faces:
-        return None
-    return max(faces, key=lambda f: f.size)
+                    faces.append(FaceObservation(pts, (w, h)))
+    return sorted(faces, key=lambda f: f.size, reverse=True)[:max_faces]
+
+
+def detect_largest_face(image_bgr: np.ndarray) -> FaceObservation | None:
+    faces = detect_faces_still(image_bgr)
+    return faces[0] if faces else None
 
 
 def _face_boxes_full_range(image_bgr: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -139,3 +139,65 @@ def test_live_without_virtual_camera_keeps_recording(data_dir, tmp_path, capsys)
     assert code == 0
     assert "exclusive_caps=1" in err or "OBS" in err  # the fix for a missing device
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) > 20
+
+
+def _cut_faces(data_dir):
+    """Real faces that run past the image edge: a raw webcam frame whose chin and lower lip
+    hang below it, portraits cropped through the chin or the forehead, and a portrait whose
+    hair ring overhangs the image (rig anchors pulled in to the edge)."""
+    from app.tracking import detect_largest_face
+
+    yield "webcam_raw_singing frame 0", read_frames(data_dir / "driving" / "webcam_raw_singing.mp4", limit=1)[0]
+    grace = cv2.imread(str(data_dir / "portraits" / "grace_hopper.jpg"))
+    pts = detect_largest_face(grace).landmarks
+    top, chin = pts[10, 1], pts[152, 1]
+    yield "grace_hopper, chin cut off", grace[: int(chin - 0.12 * (chin - top))]
+    yield "grace_hopper, forehead cut off", grace[int(top + 0.12 * (chin - top)):]
+    yield "st_happy, hair past the edge", cv2.imread(str(data_dir / "portraits" / "st_happy.png"))
+
+
+def test_face_past_the_image_edge_is_rigged_and_renders(data_dir):
+    from app.avatar import prepare_avatar
+    from app.render import Renderer
+    from app.retarget import Motion, RetargetSettings, apply_motion
+    from engines.torch_engine import TorchFieldEngine
+
+    driver = read_frames(data_dir / "driving" / "lp_d0.mp4", limit=12, step=6)
+    for what, image in _cut_faces(data_dir):
+        avatar = prepare_avatar(image)  # was a raw cv2.error from Subdiv2D for the first three
+        pts = avatar.face.landmarks[:, :2]
+        h, w = avatar.image.shape[:2]
+        if not what.startswith("st_happy"):
+            assert ((pts < 0) | (pts > (w - 1, h - 1))).any(), f"{what}: the test needs a cut face"
+        renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+        rest = renderer.render(apply_motion(avatar.face, Motion.neutral(), RetargetSettings()))
+        assert np.abs(rest.astype(int) - avatar.image).max() <= 1, f"{what}: warped at rest"
+        m = Motion.neutral()
+        turned = Motion(np.array([0.05, 0.2, 0.1]), np.array([0.03, 0.0]), 0.0, m.expression, m.eye_openness, m.gaze)
+        out = renderer.render(apply_motion(avatar.face, turned, RetargetSettings()))
+        c = avatar.rig.crop
+        outside = np.ones((h, w), bool)
+        outside[c.y0:c.y1, c.x0:c.x1] = False
+        assert np.array_equal(out[outside], avatar.image[outside]), what
+        inside = out[c.y0:c.y1, c.x0:c.x1].astype(int) - avatar.image[c.y0:c.y1, c.x0:c.x1]
+        assert np.abs(inside).mean() > 2, f"{what}: the face does not move"
+        edges = [inside[0], inside[-1], inside[:, 0], inside[:, -1]]
+        assert max(np.abs(e).max() for e in edges) <= 2, f"{what}: the crop border moved"
+        # Driven by real footage through the whole pipeline: every frame renders.
+        puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+        results = [puppeteer.process(Frame(f, i, i / 5)) for i, f in enumerate(driver)]
+        assert all(r.image.shape == avatar.image.shape and r.face is not None for r in results), what
+
+
+def test_face_with_an_eye_or_the_mouth_cut_off_is_refused_clearly(data_dir, tmp_path):
+    from app.tracking import detect_largest_face
+
+    grace = cv2.imread(str(data_dir / "portraits" / "grace_hopper.jpg"))
+    pts = detect_largest_face(grace).landmarks
+    for name, cut in (("eyes_cut.png", grace[int(pts[159, 1]):]), ("mouth_cut.png", grace[: int(pts[13, 1])])):
+        path = tmp_path / name
+        cv2.imwrite(str(path), cut)
+        with pytest.raises(AvatarError) as err:
+            load_avatar(path)
+        assert str(path) in str(err.value) and "cut off" in str(err.value)
+        assert "Use " in str(err.value)

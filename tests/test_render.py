@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -80,3 +84,12 @@ def test_nothing_outside_the_head_crop_moves(avatar):
     border = np.concatenate([out[c.y0, c.x0:c.x1], out[c.y1 - 1, c.x0:c.x1]]).astype(int)
     ref = np.concatenate([avatar.image[c.y0, c.x0:c.x1], avatar.image[c.y1 - 1, c.x0:c.x1]]).astype(int)
     assert np.abs(border - ref).max() <= 2
+
+
+def test_rig_and_retarget_import_without_mediapipe():
+    """Importing MediaPipe costs seconds: the per-part landmark sets are computed on first use."""
+    code = "import sys, app.retarget, app.rig; print('mediapipe' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,34 @@
+"""Several people in one camera, made from real single-person clips placed side by side.
+
+There is no multi-person webcam footage to test and benchmark on, so it is built: each clip
+is scaled to one height and the frames are laid next to each other (as two people sitting
+side by side are seen by one camera).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .capture import VideoFileSource
+
+
+def read_clip(path: Path, limit: int, height: int) -> list[np.ndarray]:
+    frames = []
+    with VideoFileSource(path) as src:
+        while len(frames) < limit and (f := src.read()) is not None:
+            h, w = f.image.shape[:2]
+            frames.append(cv2.resize(f.image, (round(w * height / h), height), interpolation=cv2.INTER_AREA))
+    return frames
+
+
+def side_by_side(clips: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
+    """Frame k is frame k of every clip, left to right; as long as the shortest clip."""
+    return [np.hstack(frames) for frames in zip(*clips)]
+
+
+def tile_people(paths: Sequence[Path], limit: int = 150, height: int = 360) -> list[np.ndarray]:
+    return side_by_side([read_clip(p, limit, height) for p in paths])

@@ -9,33 +9,66 @@ from pathlib import Path
 import sys
 
 from . import DEFAULT_AVATAR
+from .assign import AssignSettings
 from .avatar import load_avatar
+from .cast import LAYOUTS, load_cast
 from .composite import Framing
 from .capture import CameraSource, FrameSource, VideoFileSource, list_cameras
 from .errors import PuppetCamError, VirtualCameraUnavailable
-from .pipeline import LiveSession, PipelineSettings, Puppeteer, render_file
+from .group import GroupPuppeteer
+from .pipeline import FrameProcessor, LiveSession, PipelineSettings, Puppeteer, choose_engine, run_offline
 from .retarget import RetargetSettings
 from .sinks import PreviewSink, SinkFanout, VideoFileSink, VirtualCameraSink
 
 log = logging.getLogger("puppetcam")
+MAX_FACES = 8
 
 
-def _size(text: str) -> tuple[int, int] | None:
+AUTO = "auto"
+
+
+def _size(text: str) -> tuple[int, int] | str | None:
     if text == "native":
         return None
+    if text == AUTO:
+        return AUTO
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 512x512 or 'native', not {text!r}")
+        raise argparse.ArgumentTypeError(f"size must look like 512x512, 'native' or 'auto', not {text!r}")
     if not (16 <= w <= 4096 and 16 <= h <= 4096):
         raise argparse.ArgumentTypeError("size must be between 16 and 4096 pixels on each side")
     return w, h
 
 
+def _faces(text: str) -> int:
+    n = int(text)
+    if not 1 <= n <= MAX_FACES:
+        raise argparse.ArgumentTypeError(f"--faces must be between 1 and {MAX_FACES}")
+    return n
+
+
+def _order(text: str) -> tuple[int, ...]:
+    try:
+        order = tuple(int(v) - 1 for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--assign must list avatar face numbers like 2,1, not {text!r}")
+    if min(order) < 0:
+        raise argparse.ArgumentTypeError("avatar faces are numbered from 1, left to right")
+    return order
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--avatar", type=Path, default=None,
-                   help=f"portrait to animate (default: the bundled {DEFAULT_AVATAR.name})")
-    p.add_argument("--size", type=_size, default=(512, 512), help="output WxH, or 'native' (default 512x512)")
+    p.add_argument("--avatar", type=Path, nargs="+", default=None, metavar="IMAGE",
+                   help=f"portrait(s) to animate (default: the bundled {DEFAULT_AVATAR.name})")
+    p.add_argument("--size", type=_size, default=AUTO,
+                   help="output WxH, 'native', or 'auto' (512x512 a face; 1024x576 for a group portrait)")
+    p.add_argument("--faces", type=_faces, default=1,
+                   help="animate up to N faces: the faces of one group portrait, or several portraits side by side")
+    p.add_argument("--layout", choices=LAYOUTS, default="row", help="how several portraits are laid out")
+    p.add_argument("--assign", type=_order, default=None, metavar="ORDER",
+                   help="which avatar face each person drives, in order of arrival, e.g. 2,1 "
+                        "(default: by position: the person on the left drives the face on the left)")
     p.add_argument("--fit", action="store_true", help="show the whole portrait with borders instead of cropping")
     p.add_argument("--mode", choices=("relative", "absolute"), default="relative")
     p.add_argument("--head-gain", type=float, default=1.0)
@@ -50,7 +83,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> PipelineSettings:
     base = PipelineSettings()
-    size = args.size
+    size = (512, 512) if args.size == AUTO else args.size
     framing = None if size is None else Framing(size[0], size[1], "fit" if args.fit else "fill")
     retarget = RetargetSettings(mode=args.mode, head_gain=args.head_gain, mouth_gain=args.mouth_gain,
                                 eyes_gain=args.eyes_gain, brows_gain=args.brows_gain,
@@ -100,11 +133,35 @@ def _open_live_source(args: argparse.Namespace) -> FrameSource:
         raise
 
 
+def _processor(args: argparse.Namespace, settings: PipelineSettings) -> tuple[FrameProcessor, tuple[int, int]]:
+    """The avatar(s) loaded and the per-frame worker for them, and the output size."""
+    avatars = args.avatar or [DEFAULT_AVATAR]
+    choice = choose_engine(settings.engine, settings.animator.render.grid_size)
+    print(choice.summary())
+    if args.faces == 1 and len(avatars) == 1:
+        avatar = load_avatar(avatars[0], settings.framing, settings.animator.render.grid_size)
+        return Puppeteer(avatar, settings, engine=choice.engine), avatar.size
+    size = None if args.size is None else (None if args.size == AUTO else args.size)
+    cast = load_cast(avatars, args.faces, size, args.fit, args.layout, settings.animator.render.grid_size)
+    if args.assign and max(args.assign) >= len(cast.faces):
+        raise PuppetCamError(f"--assign names avatar face {max(args.assign) + 1}, but there are {len(cast.faces)}.",
+                             f"Number the avatar faces 1 to {len(cast.faces)}, left to right.")
+    print(f"{len(cast.faces)} avatar faces ({cast.name}), left to right: "
+          + ", ".join(f"{i + 1}: {f.label}" for i, f in enumerate(cast.faces)))
+    group = GroupPuppeteer(cast, settings, AssignSettings(order=args.assign), engine=choice.engine,
+                           on_change=lambda msg: print(f"puppetcam: {msg}"))
+    return group, cast.size
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     settings = _settings(args)
     source = VideoFileSource(args.driver)
-    avatar = load_avatar(args.avatar or DEFAULT_AVATAR, settings.framing)
-    sink = VideoFileSink(args.out, source.fps, avatar.size)
+    try:
+        processor, size = _processor(args, settings)
+    except BaseException:
+        source.close()
+        raise
+    sink = VideoFileSink(args.out, source.fps, size)
     progress = None
     if not args.quiet:
         from tqdm import tqdm
@@ -112,8 +169,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         progress = tqdm(total=source.frame_count or None, unit="frame", desc=f"render {args.driver.name}")
     try:
         with SinkFanout([sink]) as sinks:
-            count = render_file(avatar, source, sinks, settings,
-                                on_frame=(lambda r: progress.update(1)) if progress else None)
+            count = run_offline(processor, source, sinks, on_frame=(lambda r: progress.update(1)) if progress else None)
             if sinks.errors:
                 raise PuppetCamError(sinks.errors[0], "Check that the output folder is writable and has space.")
     finally:
@@ -129,37 +185,45 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_live(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    avatar = load_avatar(args.avatar or DEFAULT_AVATAR, settings.framing)
-    source = _open_live_source(args)
+    puppeteer, size = _processor(args, settings)
+    try:
+        source = _open_live_source(args)
+    except BaseException:
+        puppeteer.close()
+        raise
     sinks = SinkFanout(on_error=lambda msg: print(f"puppetcam: {msg}", file=sys.stderr))
     preview: PreviewSink | None = None
     if args.virtual_cam:
         try:
-            cam = VirtualCameraSink(avatar.size[0], avatar.size[1], args.fps, mirror=False)
+            cam = VirtualCameraSink(size[0], size[1], args.fps, mirror=False)
             sinks.add(cam)
             print(f"virtual camera: {cam.device}")
         except VirtualCameraUnavailable as exc:
             print(f"puppetcam: {exc}", file=sys.stderr)
     if args.record:
-        sinks.add(VideoFileSink(args.record, args.fps if args.driver is None else source.fps, avatar.size))
+        sinks.add(VideoFileSink(args.record, args.fps if args.driver is None else source.fps, size))
     if args.preview:
         preview = PreviewSink()
         sinks.add(preview)
     if not sinks.sinks:
         source.close()
+        puppeteer.close()
         raise PuppetCamError("Nothing to send the avatar to.", "Add --preview, --record OUT.mp4 or --virtual-cam.")
 
-    puppeteer = Puppeteer(avatar, settings)
     session = LiveSession(puppeteer, source, sinks)
     session.start()
     print(f"live: {source.name} -> {', '.join(s.name for s in sinks.sinks)}"
-          + ("  (keys in the preview: c calibrate, q quit)" if preview else "  (Ctrl+C to stop)"))
+          + (f"  (keys in the preview: c calibrate,{' s swap faces 1 and 2,' if isinstance(puppeteer, GroupPuppeteer) else ''}"
+             " q quit)" if preview else "  (Ctrl+C to stop)"))
     try:
         while session.running:
             session._thread.join(timeout=0.1)  # noqa: SLF001 - wait on the loop thread
             if preview is not None:
                 if preview.last_key == ord("c"):
                     puppeteer.calibrate()
+                    preview.last_key = -1
+                elif preview.last_key == ord("s") and isinstance(puppeteer, GroupPuppeteer):
+                    puppeteer.swap(0, 1)
                     preview.last_key = -1
                 if preview.quit_requested:
                     break

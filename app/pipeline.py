@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
@@ -19,6 +19,11 @@ from .capture import Frame, FrameSource, LatestFrameGrabber
 from .sinks import SinkFanout
 from .tracking import FaceObservation, FaceTracker, TrackerSettings
 
+if TYPE_CHECKING:
+    from engines import EngineChoice
+
+    from .group import GroupFrameResult
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
@@ -29,9 +34,24 @@ class PipelineSettings:
 
 
 def make_engine(name: str, grid_size: int) -> FieldEngine:
+    return choose_engine(name, grid_size).engine
+
+
+def choose_engine(name: str, grid_size: int) -> "EngineChoice":
+    """The engine and, for every backend, why it was or was not used (for the CLI and app to show)."""
     from engines import select_engine
 
-    return select_engine(name, grid_size).engine
+    return select_engine(name, grid_size)
+
+
+class FrameProcessor(Protocol):
+    """What the offline and live loops drive: `Puppeteer` (one face) or `GroupPuppeteer`."""
+
+    def process(self, frame: Frame) -> "FrameResult | GroupFrameResult": ...
+
+    def calibrate(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -87,17 +107,22 @@ def render_file(avatar: Avatar, source: FrameSource, sinks: SinkFanout,
                 settings: PipelineSettings = PipelineSettings(),
                 on_frame: Callable[[FrameResult], None] | None = None) -> int:
     """Offline: every frame of the source, in order. Returns the number of frames written."""
-    puppeteer = Puppeteer(avatar, settings)
+    return run_offline(Puppeteer(avatar, settings), source, sinks, on_frame)
+
+
+def run_offline(processor: FrameProcessor, source: FrameSource, sinks: SinkFanout,
+                on_frame: Callable[[Any], None] | None = None) -> int:
+    """Every frame of the source through `processor` (closed at the end), in order."""
     count = 0
     try:
         while (frame := source.read()) is not None:
-            result = puppeteer.process(frame)
+            result = processor.process(frame)
             sinks.write(result.image)
             count += 1
             if on_frame:
                 on_frame(result)
     finally:
-        puppeteer.close()
+        processor.close()
     return count
 
 
@@ -108,8 +133,8 @@ class LiveSession:
     `on_frame` and never blocks the render loop.
     """
 
-    def __init__(self, puppeteer: Puppeteer, source: FrameSource, sinks: SinkFanout,
-                 on_frame: Callable[[FrameResult], None] | None = None) -> None:
+    def __init__(self, puppeteer: FrameProcessor, source: FrameSource, sinks: SinkFanout,
+                 on_frame: Callable[[Any], None] | None = None) -> None:
         self.puppeteer = puppeteer
         self.source = source
         self.sinks = sinks

@@ -20,13 +20,14 @@ from .avatar import Avatar
 from .eyes import close_eyes, openness
 from .mouth import MouthSource, fill_mouth
 from .retarget import PosedFace
-from .rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
+from .rig import DEFAULT_GRID_SIZE
 
 
 @dataclass(frozen=True)
 class RenderSettings:
+    """The warp model's own settings (Newton steps) belong to the engine: see `engines/`."""
+
     grid_size: int = DEFAULT_GRID_SIZE
-    newton_steps: int = DEFAULT_NEWTON_STEPS
     fill_mouth: bool = True
 
 

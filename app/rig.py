@@ -26,7 +26,7 @@ NUM_CONTROL_POINTS = lm.NUM_LANDMARKS + 2 * RING_POINTS + 4 * BORDER_POINTS_PER_
 # model in ~3 ms on a 2-core CPU (measured: 128x128 with 4 steps costs 6 ms).
 DEFAULT_GRID_SIZE = 96
 DEFAULT_NEWTON_STEPS = 3
-UNTANGLE_STEPS = 40  # see `untangle`
+UNTANGLE_STEPS = 20  # see `untangle`
 RING_GIVE = 0.5
 UNTANGLE_SHAPE = 0.8
 
@@ -67,22 +67,13 @@ class WarpRig:
         # with it: the warp is the identity all round the border.
         on_border = np.any((ring <= 0) | (ring >= (self.crop.width - 1, self.crop.height - 1)), axis=1)
         dst[n:n + RING_POINTS] = np.where(on_border[:, None], ring, ring_shift(self.inner_ring) - (self.crop.x0, self.crop.y0))
-        dst = untangle(self.source_points, dst, self.triangles, n + RING_POINTS, self._neighbours)
-        dst[n:n + RING_POINTS][on_border] = ring[on_border]  # untangle must not move them either
+        dst = self._untangler(dst)
         scale = np.array([2.0 / max(self.crop.width - 1, 1), 2.0 / max(self.crop.height - 1, 1)])
         return ((dst - self.source_points) * scale).astype(np.float32)
 
     @cached_property
-    def _neighbours(self) -> np.ndarray:
-        """(V, K) ids of each control point's neighbours in the triangulation, padded with -1."""
-        t = self.triangles
-        e = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
-        e = np.unique(np.concatenate([e, e[:, ::-1]]), axis=0)  # sorted by the first column
-        deg = np.bincount(e[:, 0], minlength=len(self.source_points))
-        out = np.full((len(deg), max(int(deg.max(initial=0)), 1)), -1, np.int64)
-        start = np.concatenate([[0], np.cumsum(deg)[:-1]])
-        out[e[:, 0], np.arange(len(e)) - start[e[:, 0]]] = e[:, 1]
-        return out
+    def _untangler(self) -> "Untangler":
+        return Untangler(self.source_points, self.triangles, lm.NUM_LANDMARKS + RING_POINTS)
 
 
 def _signed_areas(pts: np.ndarray, tri: np.ndarray) -> np.ndarray:
@@ -90,48 +81,77 @@ def _signed_areas(pts: np.ndarray, tri: np.ndarray) -> np.ndarray:
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
-def untangle(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, movable: int,
-             neighbours: np.ndarray, iterations: int = UNTANGLE_STEPS) -> np.ndarray:
+def _padded(rows: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """(count, K) table of `values` grouped by `rows`, padded with -1."""
+    order = np.argsort(rows, kind="stable")
+    rows, values = rows[order], values[order]
+    deg = np.bincount(rows, minlength=count)
+    out = np.full((count, max(int(deg.max(initial=0)), 1)), -1, np.int64)
+    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    out[rows, np.arange(len(rows)) - start[rows]] = values
+    return out
+
+
+class Untangler:
     """Posed control points with no triangle turned over.
 
-    A triangle whose orientation flips between `src` and `dst` is a fold: the backward warp
-    shows it as a tear or a doubled strip (the far cheek passing over the nose on a head turn,
-    the head ring running over the still band, the lips closing past each other). Vertices of
-    flipped triangles (the first `movable` points only; the rest stay pinned) take the mean
-    displacement of their neighbours, a few times over, so that the fold becomes a compression,
-    which is what an occluding edge looks like in 2-D; head-ring points (from index
-    `lm.NUM_LANDMARKS`) that ran into a pinned point also give up half of it, towards the still
-    band.
-    `neighbours`: (V, K) neighbour ids per point, padded with -1.
+    A triangle whose orientation flips between the rest and the posed points is a fold: the
+    backward warp shows it as a tear or a doubled strip (the far cheek passing over the nose on
+    a head turn, the head ring running over the still band or the crop border, the lips
+    closing past each other). Vertices of flipped triangles (the first `movable` points only;
+    the outer ring and the border stay pinned) take the mean displacement of their
+    neighbours, a few times over, so the fold becomes a compression, which is what an
+    occluding edge looks like in 2-D. A fold wider than one ring of neighbours does not open
+    by averaging displacements (the neighbours moved alike), so the later steps lean towards
+    the neighbours' centroid; head-ring points that ran into a pinned point also give up half
+    of their motion, towards the still band. Points of triangles that do not fold are left
+    exactly where they were asked to be.
     """
-    sign0 = np.sign(_signed_areas(src, triangles))
-    tol = 1e-3 * np.abs(_signed_areas(src, triangles)) + 1e-6
-    disp = dst - src
-    bad = _signed_areas(dst, triangles) * sign0 < -tol
-    if not bad.any():
-        return dst
-    valid = neighbours >= 0
-    count = np.maximum(valid.sum(axis=1), 1)[:, None]
-    for step in range(iterations):
-        verts = np.unique(triangles[bad])
-        verts = verts[verts < movable]
-        if len(verts) == 0:
-            break
-        nb = neighbours[verts]
-        w = valid[verts][..., None]
-        mean = (disp[nb] * w).sum(axis=1) / count[verts]
-        # A fold wider than one ring of neighbours does not open by averaging displacements
-        # (the neighbours moved alike): the later steps lean towards the neighbours' centroid.
-        keep = UNTANGLE_SHAPE ** step
-        mean -= (1.0 - keep) * (src[verts] - (src[nb] * w).sum(axis=1) / count[verts])
-        # A ring point that ran into the still band gives way towards it.
-        against = np.unique(triangles[bad & np.any(triangles >= movable, axis=1)])
-        mean[(verts >= lm.NUM_LANDMARKS) & np.isin(verts, against)] *= RING_GIVE
-        disp[verts] = mean
-        bad = _signed_areas(src + disp, triangles) * sign0 < -tol
+
+    def __init__(self, src: np.ndarray, triangles: np.ndarray, movable: int,
+                 steps: int = UNTANGLE_STEPS) -> None:
+        self.src, self.triangles, self.movable, self.steps = src, triangles, movable, steps
+        rest = _signed_areas(src, triangles)
+        self.sign = np.sign(rest)
+        self.tol = 1e-3 * np.abs(rest) + 1e-6
+        v, t = len(src), len(triangles)
+        e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+        e = np.unique(np.concatenate([e, e[:, ::-1]]), axis=0)
+        self.neighbours = _padded(e[:, 0], e[:, 1], v)
+        self.valid = (self.neighbours >= 0)[..., None]
+        self.count = np.maximum(self.valid.sum(axis=1), 1)
+        # Rest offset of each point from its neighbours' centroid.
+        self.offset = src - (src[self.neighbours] * self.valid).sum(axis=1) / self.count
+        self.incident = _padded(triangles.ravel(), np.repeat(np.arange(t), 3), v)
+        self.pinned_tri = np.any(triangles >= movable, axis=1)
+
+    def __call__(self, dst: np.ndarray) -> np.ndarray:
+        tri, sign, tol = self.triangles, self.sign, self.tol
+        bad = _signed_areas(dst, tri) * sign < -tol
         if not bad.any():
-            break
-    return src + disp
+            return dst
+        pts = dst.copy()
+        for step in range(self.steps):
+            idx = np.nonzero(bad)[0]
+            if len(idx) == 0:
+                break
+            verts = np.unique(tri[idx])
+            verts = verts[verts < self.movable]
+            if len(verts) == 0:
+                break
+            nb, w = self.neighbours[verts], self.valid[verts]
+            mean_disp = ((pts[nb] - self.src[nb]) * w).sum(axis=1) / self.count[verts]
+            keep = UNTANGLE_SHAPE ** step
+            disp = mean_disp + (keep - 1.0) * self.offset[verts]
+            against = idx[self.pinned_tri[idx]]
+            if len(against):
+                give = (verts >= lm.NUM_LANDMARKS) & np.isin(verts, tri[against])
+                disp[give] *= RING_GIVE
+            pts[verts] = self.src[verts] + disp
+            touched = np.unique(self.incident[verts])
+            touched = touched[touched >= 0]
+            bad[touched] = _signed_areas(pts, tri[touched]) * sign[touched] < -tol[touched]
+        return pts
 
 
 def _ellipse(center: np.ndarray, radii: np.ndarray, count: int) -> np.ndarray:

@@ -78,6 +78,65 @@ def bench(avatar_path: Path, driver: Path, size: int, limit: int, engine: str) -
     return result
 
 
+FACE_DRIVERS = ("lp_d3.mp4", "lp_d10.mp4", "lp_d6.mp4", "webcam_crop_expressions.mp4")
+
+
+def bench_faces(avatar_path: Path, driving: Path, counts: list[int], limit: int, engine: str) -> list[dict]:
+    """Several faces: N tiles of the avatar, driven by N real clips tiled into one camera frame.
+
+    `model_unbatched_ms` runs the same displacements through the model one face at a time, in
+    the same loop, so the batching win is a ratio measured under the same load.
+    """
+    from .capture import Frame
+    from .cast import tiled_cast
+    from .group import GroupPuppeteer
+    from .multiclip import tile_people
+
+    avatar = load_avatar(avatar_path, Framing(512, 512, "fill"))
+    rows = []
+    for n in counts:
+        frames = tile_people([driving / FACE_DRIVERS[k % len(FACE_DRIVERS)] for k in range(n)], limit + 5,
+                             height=360, columns=2 if n > 2 else n)
+        cast = tiled_cast([avatar] * n, "grid" if n > 2 else "row")
+        group = GroupPuppeteer(cast, PipelineSettings(engine=engine))
+        times: dict[str, list[float]] = {"track": [], "retarget": [], "model": [], "render": [], "total": [],
+                                         "model_unbatched": []}
+        found = 0
+        for i, image in enumerate(frames):
+            t0 = time.perf_counter()
+            r = group.process(Frame(image, i, i / 30.0))
+            total = (time.perf_counter() - t0) * 1e3
+            disp = [a.renderer.displacement(p)[None] for a, p in zip(group.animators, r.posed)]
+            t1 = time.perf_counter()
+            for a, d in zip(group.animators, disp):
+                group.engine(*a.renderer.rig_tensors, d)
+            unbatched = (time.perf_counter() - t1) * 1e3
+            if i < 5:
+                continue  # warm-up: first calls allocate
+            found += sum(f is not None for f in r.faces)
+            for k in ("track", "retarget", "model", "render"):
+                times[k].append(r.times[k])
+            times["total"].append(total)
+            times["model_unbatched"].append(unbatched)
+        group.close()
+        row = {f"{k}_ms": float(np.mean(v)) for k, v in times.items()}
+        row.update(faces=n, output=cast.size, driven=found / (n * max(len(times["total"]), 1)), engine=group.engine.name)
+        rows.append(row)
+    return rows
+
+
+def _print_faces(rows: list[dict]) -> None:
+    print(f"{'faces':>5} {'output':>10} {'driven':>6} {'track':>7} {'retarget':>8} {'model':>7} {'model x1':>8} "
+          f"{'render':>7} {'total':>7} {'fps':>6} {'total/1 face':>12}")
+    base = rows[0]["total_ms"]
+    for r in rows:
+        print(f"{r['faces']:>5} {r['output'][0]:>5}x{r['output'][1]:<4} {r['driven']:6.0%} {r['track_ms']:7.2f} "
+              f"{r['retarget_ms']:8.2f} {r['model_ms']:7.2f} {r['model_unbatched_ms']:8.2f} {r['render_ms']:7.2f} "
+              f"{r['total_ms']:7.2f} {1e3 / r['total_ms']:6.1f} {r['total_ms'] / base:12.2f}")
+    print("milliseconds per frame; model = the warp model for every face in one batch, model x1 = the same "
+          "faces one call each; render includes model")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__)
     p.add_argument("--avatar", type=Path, default=DEFAULT_AVATAR)
@@ -85,7 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, nargs="+", default=[512])
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--engine", default="auto")
+    p.add_argument("--faces", type=int, nargs="+", default=None,
+                   help="instead: several faces at once, e.g. --faces 1 2 4 (tiles of the avatar, real clips tiled)")
     args = p.parse_args(argv)
+    if args.faces:
+        driving = args.driver.parent
+        missing = [n for n in FACE_DRIVERS if not (driving / n).is_file()]
+        if missing:
+            print(f"driving clips {', '.join(missing)} not found in {driving}: pass --driver VIDEO from that folder")
+            return 1
+        print(f"avatar {args.avatar.name} in 512x512 tiles, drivers {', '.join(FACE_DRIVERS)} tiled, {args.frames} frames")
+        _print_faces(bench_faces(args.avatar, driving, args.faces, args.frames, args.engine))
+        return 0
     if not args.driver.is_file():
         print(f"driving video {args.driver} not found: pass --driver VIDEO")
         return 1

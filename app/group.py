@@ -53,10 +53,7 @@ class GroupPuppeteer:
         self.tracker = FaceTracker(TrackerSettings(max_faces=len(cast.faces)))
         self.assigner = FaceAssigner(cast.slot_x(), assign, on_change)
         self.animators = [Animator(f.avatar, self.engine, settings.animator) for f in cast.faces]
-        # Stacked once: engines cache constant inputs by identity.
-        rigs = [a.renderer.rig_tensors for a in self.animators]
-        self._tri_index = np.concatenate([r[0] for r in rigs])
-        self._tri_weight = np.concatenate([r[1] for r in rigs])
+        self._batches: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
 
     def calibrate(self) -> None:
@@ -76,18 +73,32 @@ class GroupPuppeteer:
             t1 = time.perf_counter()
             drivers = self.assigner.update(detected, image, frame.timestamp)
             poses = [a.pose(f, frame.timestamp) for a, f in zip(self.animators, drivers)]
-            disp = np.stack([a.renderer.displacement(p) for a, (p, _) in zip(self.animators, poses)])
+            # A face nobody drives that has eased back to neutral is the still canvas: no work.
+            active = tuple(k for k, (f, (_, motion)) in enumerate(zip(drivers, poses))
+                           if f is not None or not motion.is_neutral())
+            disp = np.stack([self.animators[k].renderer.displacement(poses[k][0]) for k in active]) if active else None
             t2 = time.perf_counter()
-            grids = self.engine(self._tri_index, self._tri_weight, disp)
+            grids = self.engine(*self._batch(active), disp) if active else []
+            t3 = time.perf_counter()
             out = self.cast.canvas.copy()
-            for a, member, (posed, _), face, grid in zip(self.animators, self.cast.faces, poses, drivers, grids):
-                crop = a.renderer.render_crop(posed, a.mouth_source(image, face), grid)
+            for k, grid in zip(active, grids):
+                a, member, face = self.animators[k], self.cast.faces[k], drivers[k]
+                crop = a.renderer.render_crop(poses[k][0], a.mouth_source(image, face), grid)
                 x0, y0, x1, y1 = member.canvas_box
                 np.copyto(out[y0:y1, x0:x1], crop, where=member.support[..., None])
-            t3 = time.perf_counter()
-        times = {"track": (t1 - t0) * 1e3, "retarget": (t2 - t1) * 1e3, "render": (t3 - t2) * 1e3}
+            t4 = time.perf_counter()
+        times = {"track": (t1 - t0) * 1e3, "retarget": (t2 - t1) * 1e3, "render": (t4 - t2) * 1e3,
+                 "model": (t3 - t2) * 1e3}
         return GroupFrameResult(frame.index, out, image, drivers, [p for p, _ in poses], [m for _, m in poses],
                                 self.assigner.people(), times)
+
+    def _batch(self, active: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The rig tensors of these faces, stacked once per set: engines cache constant inputs
+        by identity."""
+        if active not in self._batches:
+            rigs = [self.animators[k].renderer.rig_tensors for k in active]
+            self._batches[active] = (np.concatenate([r[0] for r in rigs]), np.concatenate([r[1] for r in rigs]))
+        return self._batches[active]
 
     def close(self) -> None:
         self.tracker.close()

@@ -16,6 +16,7 @@ import numpy as np
 from .landmarks import INNER_LIPS, MOUTH_CORNERS
 
 _INNER = list(INNER_LIPS)
+MAX_BRIGHTEN = 1.1  # see match_colour
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,16 @@ def _driver_interior(source: MouthSource, local_poly: np.ndarray, origin: tuple[
 
 def match_colour(patch: np.ndarray, from_skin, to_skin) -> np.ndarray:
     """Move the patch's colours as the driver's skin would have to move to match the avatar's:
-    lightness scales (teeth stay lighter than skin), the chroma shifts."""
+    lightness scales (teeth stay lighter than skin), the chroma shifts.
+
+    The cavity is a shadow, dark under any skin: lightness may darken freely for a darker
+    avatar but brightens by at most `MAX_BRIGHTEN` (scaling a webcam's dark mouth up to a
+    bright painting's skin turned it into a skin-coloured blob, which neither a person nor a
+    face tracker reads as an open mouth), and the chroma's spread is never amplified."""
     lab = cv2.cvtColor(patch, cv2.COLOR_BGR2LAB).astype(np.float32)
     (mu_f, sd_f), (mu_t, sd_t) = from_skin, to_skin
-    lab[..., 0] *= float(np.clip(mu_t[0] / max(mu_f[0], 1.0), 0.5, 1.6))
-    ratio = np.clip(sd_t[1:] / sd_f[1:], 0.3, 1.5)
+    lab[..., 0] *= float(np.clip(mu_t[0] / max(mu_f[0], 1.0), 0.5, MAX_BRIGHTEN))
+    ratio = np.clip(sd_t[1:] / np.maximum(sd_f[1:], 1e-3), 0.3, 1.0)
     lab[..., 1:] = (lab[..., 1:] - mu_f[1:]) * ratio + mu_t[1:]
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 

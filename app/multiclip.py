@@ -30,5 +30,15 @@ def side_by_side(clips: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
     return [np.hstack(frames) for frames in zip(*clips)]
 
 
-def tile_people(paths: Sequence[Path], limit: int = 150, height: int = 360) -> list[np.ndarray]:
-    return side_by_side([read_clip(p, limit, height) for p in paths])
+def in_grid(clips: Sequence[Sequence[np.ndarray]], columns: int) -> list[np.ndarray]:
+    """Rows of `columns` clips side by side, stacked (a face detector sees small faces in a very
+    wide frame: four people in a row would be too small for MediaPipe's short-range model)."""
+    rows = [side_by_side(clips[i:i + columns]) for i in range(0, len(clips), columns)]
+    width = max(r[0].shape[1] for r in rows)
+    padded = [[np.pad(f, ((0, 0), (0, width - f.shape[1]), (0, 0))) for f in r] for r in rows]
+    return [np.vstack(frames) for frames in zip(*padded)]
+
+
+def tile_people(paths: Sequence[Path], limit: int = 150, height: int = 360, columns: int | None = None) -> list[np.ndarray]:
+    clips = [read_clip(p, limit, height) for p in paths]
+    return in_grid(clips, columns or len(clips))

@@ -59,6 +59,9 @@ class Motion:
     def neutral() -> "Motion":
         return Motion(np.zeros(3), np.zeros(2), 0.0, np.zeros((lm.NUM_LANDMARKS, 3)), np.ones(2), np.zeros((2, 2)))
 
+    def is_neutral(self, tol: float = 1e-4) -> bool:
+        return bool(np.abs(self.to_vector() - Motion.neutral().to_vector()).max() <= tol)
+
     def to_vector(self) -> np.ndarray:
         return np.concatenate([self.rotation, self.translation, [self.log_scale], self.expression.ravel(),
                                self.eye_openness, self.gaze.ravel()])

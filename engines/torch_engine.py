@@ -11,8 +11,16 @@ class TorchFieldEngine:
     """The WarpField model run by torch itself (CPU or CUDA)."""
 
     def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, device: str = "cpu",
-                 newton_steps: int = DEFAULT_NEWTON_STEPS) -> None:
+                 newton_steps: int = DEFAULT_NEWTON_STEPS, cpu_threads: int = 1) -> None:
         import torch
+
+        if device == "cpu":
+            # One intra-op thread (a process-wide torch setting; this engine is torch's only
+            # user in the app). The model's tensors are small: with a second thread every op
+            # waits at a barrier for a core that MediaPipe, capture or another process holds.
+            # Measured on the 2-core machine with the other core busy: a 4-face batch took
+            # 150-340 ms with 2 threads and 17 ms with 1 (one face: 4-17 ms and 5 ms).
+            torch.set_num_threads(cpu_threads)
 
         from app.warp_field import WarpField
 

@@ -121,6 +121,8 @@ def test_a_face_that_leaves_eases_to_neutral_and_gets_its_avatar_back(group: Cas
     assert away.faces[0] is None and away.faces[1] is not None
     # Eased back to neutral: the posed face is the portrait's own, within a pixel.
     assert np.abs(away.posed[0].landmarks[:, :2] - rest).max() < 1.0
+    x0, y0, x1, y1 = group.faces[0].canvas_box
+    assert np.array_equal(away.image[y0:y1, x0:x1], group.canvas[y0:y1, x0:x1])  # idle: the still portrait
     back = results[-1]
     assert back.people == [1, 2] and back.faces[0] is not None
     assert "person 1 is back on avatar face 1" in said

@@ -81,8 +81,10 @@ def bench(avatar_path: Path, driver: Path, size: int, limit: int, engine: str) -
 FACE_DRIVERS = ("lp_d3.mp4", "lp_d10.mp4", "lp_d6.mp4", "webcam_crop_expressions.mp4")
 
 
-def bench_faces(avatar_path: Path, driving: Path, counts: list[int], limit: int, engine: str) -> list[dict]:
+def bench_faces(avatar_path: Path, driving: Path, counts: list[int], limit: int, engine: str,
+                output: int | None = None) -> list[dict]:
     """Several faces: N tiles of the avatar, driven by N real clips tiled into one camera frame.
+    Tiles are 512x512 each, or (with `output`) share one output of output x output pixels.
 
     `model_unbatched_ms` runs the same displacements through the model one face at a time, in
     the same loop, so the batching win is a ratio measured under the same load.
@@ -92,12 +94,18 @@ def bench_faces(avatar_path: Path, driving: Path, counts: list[int], limit: int,
     from .group import GroupPuppeteer
     from .multiclip import tile_people
 
-    avatar = load_avatar(avatar_path, Framing(512, 512, "fill"))
+    from .cast import layout_cells
+
     rows = []
     for n in counts:
+        layout = "grid" if n > 2 else "row"
+        cells = layout_cells(n, layout)
+        cols, nrows = max(c for c, _ in cells) + 1, max(r for _, r in cells) + 1
+        tile = (512, 512) if output is None else (output // cols, output // nrows)
+        avatar = load_avatar(avatar_path, Framing(tile[0], tile[1], "fill"))
         frames = tile_people([driving / FACE_DRIVERS[k % len(FACE_DRIVERS)] for k in range(n)], limit + 5,
                              height=360, columns=2 if n > 2 else n)
-        cast = tiled_cast([avatar] * n, "grid" if n > 2 else "row")
+        cast = tiled_cast([avatar] * n, layout)
         group = GroupPuppeteer(cast, PipelineSettings(engine=engine))
         times: dict[str, list[float]] = {"track": [], "retarget": [], "model": [], "render": [], "total": [],
                                          "model_unbatched": []}
@@ -146,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", default="auto")
     p.add_argument("--faces", type=int, nargs="+", default=None,
                    help="instead: several faces at once, e.g. --faces 1 2 4 (tiles of the avatar, real clips tiled)")
+    p.add_argument("--faces-output", type=int, default=None, metavar="PIXELS",
+                   help="with --faces: all faces share one PIXELSxPIXELS output (default: 512x512 per face)")
     args = p.parse_args(argv)
     if args.faces:
         driving = args.driver.parent
@@ -153,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             print(f"driving clips {', '.join(missing)} not found in {driving}: pass --driver VIDEO from that folder")
             return 1
-        print(f"avatar {args.avatar.name} in 512x512 tiles, drivers {', '.join(FACE_DRIVERS)} tiled, {args.frames} frames")
-        _print_faces(bench_faces(args.avatar, driving, args.faces, args.frames, args.engine))
+        tiles = "512x512 tiles" if args.faces_output is None else f"tiles of one {args.faces_output}px output"
+        print(f"avatar {args.avatar.name} in {tiles}, drivers {', '.join(FACE_DRIVERS)} tiled, {args.frames} frames")
+        _print_faces(bench_faces(args.avatar, driving, args.faces, args.frames, args.engine, args.faces_output))
         return 0
     if not args.driver.is_file():
         print(f"driving video {args.driver} not found: pass --driver VIDEO")

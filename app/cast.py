@@ -103,11 +103,13 @@ def separating_reach(landmark_sets: Sequence[np.ndarray]) -> list[float]:
     return [max(r, MIN_REACH) for r in reach]
 
 
-def _faces_in(image: np.ndarray, where: str, limit: int) -> list[FaceObservation]:
+def _faces_in(image: np.ndarray, where: str, limit: int,
+              found: list[FaceObservation] | None = None) -> list[FaceObservation]:
     """The animatable faces of an image, left to right; faces that fail the checks are dropped
     when others pass (a small face in the background should not stop a group portrait)."""
     check_image_size(image, where)
-    found = detect_faces_still(image, max_faces=limit)
+    if found is None:
+        found = detect_faces_still(image, max_faces=limit)
     good, first_error = [], None
     for f in found:
         try:
@@ -122,10 +124,11 @@ def _faces_in(image: np.ndarray, where: str, limit: int) -> list[FaceObservation
 
 
 def group_cast(image: np.ndarray, faces: int, framing: Framing | None, grid_size: int = DEFAULT_GRID_SIZE,
-               name: str = "group", path: Path | None = None) -> Cast:
-    """Every face of one image (up to `faces`, the largest), animated in place."""
+               name: str = "group", path: Path | None = None, detected: list[FaceObservation] | None = None) -> Cast:
+    """Every face of one image (up to `faces`, the largest), animated in place. `detected`:
+    the image's faces when the caller has already looked for them."""
     where = f"Avatar {path}" if path else "The avatar image"
-    found = _faces_in(image, where, faces)
+    found = _faces_in(image, where, faces, detected)
     focus = np.mean([f.center for f in found], axis=0)
     framed, affine = frame_image(image, framing, focus)
     pts = [to_framed(f.landmarks, affine) for f in found]
@@ -177,10 +180,11 @@ def load_cast(paths: Sequence[Path | str], faces: int, size: tuple[int, int] | N
     paths = [Path(p) for p in paths]
     if len(paths) == 1:
         image = read_image(paths[0])
-        if len(detect_faces_still(image, max_faces=faces)) > 1:
+        detected = detect_faces_still(image, max_faces=faces)
+        if len(detected) > 1:
             w, h = size or GROUP_SIZE
             return group_cast(image, faces, Framing(w, h, "fit" if fit or size is None else "fill"),
-                              grid_size, paths[0].stem, paths[0])
+                              grid_size, paths[0].stem, paths[0], detected)
     cells = layout_cells(faces, layout)
     cols, rows = max(c for c, _ in cells) + 1, max(r for _, r in cells) + 1
     tile = TILE_SIZE if size is None else (max(size[0] // cols, 64), max(size[1] // rows, 64))

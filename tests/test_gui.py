@@ -165,7 +165,7 @@ def test_settings_round_trip(tmp_path: Path) -> None:
     assert store.load() == AppSettings()  # nothing saved yet: defaults
     saved = AppSettings(avatar="/x/y.png", source_kind="file", camera_index=2, video_path="/v.mp4",
                         mode="absolute", smoothing=1.7, head_gain=0.5, mouth_gain=1.35, eyes_gain=0.0,
-                        brows_gain=2.0, mirror=True, output_size="1280x720", fps=25, overlay=True,
+                        brows_gain=2.0, mirror=True, output_size="1280x720", fps=25, overlay=True, faces=3,
                         virtual_camera=True, record_dir="/rec", geometry=b"\x01\x02\xff")
     store.save(saved)
     loaded = SettingsStore(QSettings(str(ini), QSettings.Format.IniFormat)).load()
@@ -178,9 +178,10 @@ def test_settings_round_trip(tmp_path: Path) -> None:
     q = QSettings(str(ini), QSettings.Format.IniFormat)
     q.setValue("fps", "lots")
     q.setValue("output_size", "3x3")
+    q.setValue("faces", "9")
     q.sync()
     broken = SettingsStore(QSettings(str(ini), QSettings.Format.IniFormat)).load()
-    assert broken.fps == 30 and broken.output_size == "512x512"
+    assert broken.fps == 30 and broken.output_size == "512x512" and broken.faces == 4
 
 
 # ============================================================================ the real window
@@ -435,6 +436,117 @@ def test_controls_apply_live_and_persist(qtbot, app_env) -> None:
     assert loaded.avatar.endswith("astronaut.png") and loaded.geometry
 
 
+def _two_person_video(data: Path, path: Path) -> Path:
+    """Two real single-person clips side by side, as one camera sees two people next to each other."""
+    from app.multiclip import tile_people
+    from app.sinks import VideoFileSink
+
+    d = data / "driving"
+    frames = tile_people([d / "webcam_crop_expressions.mp4", d / "lp_d10.mp4"], limit=90, height=300)
+    sink = VideoFileSink(path, 30.0, (frames[0].shape[1], frames[0].shape[0]))
+    for f in frames:
+        sink.write(f)
+    sink.close()
+    return path
+
+
+def _click_output(qtbot, w, x: float, y: float) -> None:
+    """A left click on the output view where canvas pixel (x, y) is shown."""
+    from PySide6.QtCore import QPoint
+
+    rect = w.output_view.image_rect()
+    cw, ch = w.controller.cast.size
+    qtbot.mouseClick(w.output_view, Qt.MouseButton.LeftButton,
+                     pos=QPoint(round(rect.x() + x / cw * rect.width()), round(rect.y() + y / ch * rect.height())))
+
+
+def test_several_faces_from_a_group_portrait_with_click_to_swap(qtbot, app_env, capsys) -> None:
+    w, c = app_env.window, app_env.c
+    driver = _two_person_video(app_env.data, app_env.tmp / "two_people.mp4")
+    w.use_video(str(driver))
+    qtbot.waitUntil(lambda: c.source_spec.path == str(driver) and c.session.running, timeout=LOAD_TIMEOUT_MS)
+    single = c.session.last_result.image.shape  # 720x720 from the previous test
+    messages: list[str] = []
+    c.assignmentChanged.connect(messages.append)
+
+    # Two faces of a one-face portrait: tiles side by side.
+    w.faces_spin.setValue(2)
+    qtbot.waitUntil(lambda: c.group is not None, timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: c.session.last_result.image.shape == (512, 1024, 3), timeout=LOAD_TIMEOUT_MS)
+    assert not w.size_combo.isEnabled() and w.assignment_label.isVisible()
+
+    # The group portrait: its own two faces, 16:9.
+    portrait = app_env.data / "portraits" / "fr_two_people.jpg"
+    w.add_avatar_files([str(portrait)])
+    copy = app_env.tmp / "avatars" / "fr_two_people.jpg"
+    qtbot.waitUntil(lambda: c.cast is not None and c.avatar_path == copy, timeout=LOAD_TIMEOUT_MS)
+    assert c.output_size == (1024, 576) and len(c.cast.faces) == 2
+    qtbot.waitUntil(lambda: c.session.last_result.image.shape == (576, 1024, 3), timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(c.last_people) == 2 and None not in c.last_people, timeout=LOAD_TIMEOUT_MS)
+    before = list(c.last_people)
+    assert sorted(before) == [1, 2]
+    qtbot.waitUntil(lambda: "person 1" in w.assignment_label.text() and "person 2" in w.assignment_label.text())
+    assert w.assignment_label.text().startswith(f"face 1: person {before[0]} \u00b7 face 2: person {before[1]}")
+    assert "AVATAR OUTPUT \u00b7 2 faces" in w.output_panel.title.text()
+    assert any("drives avatar face" in m for m in messages)
+    qtbot.waitUntil(lambda: c.switches[-1].kind == "faces" and "fr_two_people" in c.switches[-1].name,
+                    timeout=LOAD_TIMEOUT_MS)
+    stall = c.switches[-1]
+    assert stall.gap_ms is not None and stall.gap_ms < STALL_LIMIT_MS
+    with capsys.disabled():
+        print(f"\n[faces -> {stall.name}] output gap at the swap {stall.gap_ms or 0:.0f} ms, "
+              f"build {stall.load_ms:.0f} ms (off the GUI thread)")
+
+    # A click on avatar face 1 gives it face 2's person, and face 2 face 1's.
+    _wait_frames(qtbot, c, 2)
+    qtbot.waitUntil(lambda: w.output_view.image_rect() is not None and w.output_view.image_rect().width() > 100)
+    cx, cy = c.cast.faces[0].canvas_center()
+    assert c.face_at(cx / 1024, cy / 576) == 0
+    _click_output(qtbot, w, cx, cy)
+    qtbot.waitUntil(lambda: c.last_people == before[::-1], timeout=LOAD_TIMEOUT_MS)
+    assert any(m.startswith("swapped: avatar face 1 and avatar face 2") for m in messages)
+    qtbot.waitUntil(lambda: w.assignment_label.text().startswith(f"face 1: person {before[1]}"))
+    _wait_frames(qtbot, c, 5)
+    assert c.last_people == before[::-1]  # it stays swapped while both keep moving
+    # A click beside the faces changes nothing.
+    _click_output(qtbot, w, 2, 2)
+    _wait_frames(qtbot, c, 2)
+    assert c.last_people == before[::-1]
+
+    # The landmark overlay draws every face.
+    w.overlay_check.setChecked(True)
+    shown = w.output_view.frames_shown
+    qtbot.waitUntil(lambda: w.output_view.frames_shown > shown + 2, timeout=10_000)
+    w.overlay_check.setChecked(False)
+
+    # Calibrate and expressions reach every face.
+    w.calibrate()
+    qtbot.waitUntil(lambda: all(a.stabilizer.reference is not None for a in c.group.animators), timeout=10_000)
+    qtbot.keyPress(w, Qt.Key.Key_Q)
+    qtbot.waitUntil(lambda: c.last_blend.get("smile") == 1.0, timeout=10_000)
+    qtbot.keyRelease(w, Qt.Key.Key_Q)
+
+    # An image PuppetCam cannot animate: the message shows, the two faces keep running.
+    cast = c.cast
+    c.select_avatar(app_env.data / "negative" / "dog.jpg")
+    qtbot.waitUntil(lambda: "no face PuppetCam can animate" in w.message_bar.text(), timeout=LOAD_TIMEOUT_MS)
+    _wait_frames(qtbot, c, 3)
+    assert c.cast is cast and c.session.running and c.session.last_result.image.shape == (576, 1024, 3)
+    assert w.faces_spin.value() == 2 and w.gallery.currentItem().data(Qt.ItemDataRole.UserRole) == str(copy)
+
+    # Persisted, and back to one face: the single avatar at the chosen size.
+    w.save_settings()
+    assert SettingsStore(QSettings(str(app_env.ini), QSettings.Format.IniFormat)).load().faces == 2
+    w.faces_spin.setValue(1)
+    qtbot.waitUntil(lambda: c.group is None and c.cast is None, timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: c.session.last_result.image.shape == single, timeout=LOAD_TIMEOUT_MS)
+    assert c.output_size == (single[1], single[0]) and c.avatar.path == copy
+    assert w.size_combo.isEnabled() and not w.assignment_label.isVisible()
+    assert w.output_panel.title.text() == "AVATAR OUTPUT"
+    assert c.session.error is None
+    w.remove_user_avatar(str(copy))
+
+
 def test_without_a_camera_the_window_offers_a_video_file(qtbot, qapp, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(controller_module, "list_cameras", lambda: [])
     store = SettingsStore(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
@@ -447,5 +559,28 @@ def test_without_a_camera_the_window_offers_a_video_file(qtbot, qapp, tmp_path, 
         assert "Open video file\u2026" in window.message_bar.action_labels()
         assert window.driver_view.text() == "No camera found"
         assert window.source_combo.currentText() == "No camera found"
+    finally:
+        window.close()
+
+
+def test_saved_faces_setting_starts_the_group(qtbot, qapp, data_dir, tmp_path) -> None:
+    driver = _two_person_video(data_dir, tmp_path / "two_people.mp4")
+    store = SettingsStore(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    store.save(AppSettings(source_kind="file", video_path=str(driver), faces=2,
+                           avatar=str(data_dir / "portraits" / "fr_two_people.jpg")))
+    window = MainWindow(store, avatars_dir=tmp_path / "avatars")
+    qtbot.addWidget(window)
+    window.show()
+    c = window.controller
+    try:
+        assert window.faces_spin.value() == 2
+        qtbot.waitUntil(lambda: c.cast is not None and c.session is not None and c.session.running,
+                        timeout=STARTUP_TIMEOUT_MS)
+        qtbot.waitUntil(lambda: c.session.last_result is not None
+                        and c.session.last_result.image.shape == (576, 1024, 3), timeout=LOAD_TIMEOUT_MS)
+        qtbot.waitUntil(lambda: sorted(p or 0 for p in c.last_people) == [1, 2], timeout=LOAD_TIMEOUT_MS)
+        assert window.assignment_label.isVisible()
+        qtbot.waitUntil(lambda: "person 1" in window.assignment_label.text()
+                        and "person 2" in window.assignment_label.text())
     finally:
         window.close()

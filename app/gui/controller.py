@@ -11,6 +11,12 @@ Threads:
   (scaled QImages, landmark overlay) so the GUI thread only swaps pixmaps;
 - settings changes are handed to the render thread and applied at the start of its next frame
   (see `_MotionHook`), so the GUI never waits on the pipeline's lock.
+
+Several faces (`set_faces(n)`, n > 1): the avatar becomes a `Cast` (`load_cast`: a group
+portrait animates its own faces, a one-face portrait repeats in tiles) driven by a
+`GroupPuppeteer`. The session always runs a `_ProcessorSwitch`, which hands each frame to the
+single-face `Puppeteer` or to the current `GroupPuppeteer`; switching between them (or to a new
+cast) waits for at most the frame in progress.
 """
 
 from __future__ import annotations
@@ -34,13 +40,16 @@ from app import DEFAULT_AVATAR
 from app.animator import _MotionFilter
 from app.avatar import Avatar, Framing, load_avatar
 from app.capture import CameraSource, FrameSource, VideoFileSource, list_cameras
+from app.cast import Cast, load_cast
 from app.errors import PuppetCamError, VirtualCameraUnavailable
+from app.group import GroupFrameResult, GroupPuppeteer
 from app.pipeline import FrameResult, LiveSession, PipelineSettings, Puppeteer
 from app.render import Renderer
 from app.retarget import Motion
 from app.sinks import FrameSink, SinkFanout, VideoFileSink, VirtualCameraSink
 
-from .expressions import ExpressionMixer
+from .expressions import ExpressionMixer, apply_expressions, neutral_from_landmarks
+from .settings_store import MAX_FACES
 
 log = logging.getLogger("puppetcam.gui")
 
@@ -172,6 +181,83 @@ def apply_pipeline_settings(puppeteer: Puppeteer, settings: PipelineSettings) ->
                                  framing=settings.framing)
 
 
+def apply_group_settings(group: GroupPuppeteer, settings: PipelineSettings) -> None:
+    """`apply_pipeline_settings` for every avatar face of a GroupPuppeteer (its lock held, or
+    between frames). The cast's size does not follow `framing`: it is sized for the group."""
+    new = settings.animator
+    for animator in group.animators:
+        old = animator.settings
+        animator.settings = new
+        animator.stabilizer.settings = new
+        if new.smoothing != old.smoothing:
+            animator.stabilizer._filter = _MotionFilter(new.smoothing)
+        if new.render != old.render:
+            animator.set_avatar(animator.avatar)
+    group.settings = replace(group.settings, animator=new, mirror_input=settings.mirror_input)
+
+
+class _GroupMotionHook:
+    """`_MotionHook` for one avatar face of a GroupPuppeteer: the held expressions apply to
+    every face (each shaped on its own face); the first face's hook also applies the settings
+    queued by the GUI thread, to the whole group (it runs first in each frame, inside the
+    group's lock)."""
+
+    def __init__(self, controller: "Controller", group: GroupPuppeteer, k: int) -> None:
+        self.controller = controller
+        self.group = group
+        self.first = k == 0
+        animator = group.animators[k]
+        self.neutral = neutral_from_landmarks(animator.avatar.face.landmarks)
+        stabilizer = animator.stabilizer
+        self._original = type(stabilizer).update.__get__(stabilizer)
+        stabilizer.update = self
+
+    def __call__(self, face, t: float) -> Motion:
+        if self.first:
+            pending = self.controller._take_pending_settings()
+            if pending is not None:
+                apply_group_settings(self.group, pending)
+        motion = self._original(face, t)
+        mixer = self.controller.mixer
+        weights = mixer.weights(mixer.clock())
+        if self.first:
+            self.controller.last_blend = weights
+        if not any(w > 0 for w in weights.values()):
+            return motion
+        return apply_expressions(motion, weights, self.neutral)
+
+
+class _ProcessorSwitch:
+    """What the LiveSession runs: the Puppeteer or a GroupPuppeteer, swappable between frames."""
+
+    def __init__(self) -> None:
+        self.target: Puppeteer | GroupPuppeteer | None = None
+        self.generation = 0  # counts `set` calls
+        self.used = 0  # the generation that made the last frame (read on the render thread)
+        self._lock = threading.Lock()
+
+    def process(self, frame):
+        with self._lock:
+            self.used = self.generation
+            return self.target.process(frame)  # type: ignore[union-attr]
+
+    def set(self, target: Puppeteer | GroupPuppeteer) -> Puppeteer | GroupPuppeteer | None:
+        """Install `target` (waits for the frame in progress); returns the previous one, which
+        no frame uses any more."""
+        with self._lock:
+            old, self.target = self.target, target
+            self.generation += 1
+        return old
+
+    def calibrate(self) -> None:
+        target = self.target
+        if target is not None:
+            target.calibrate()
+
+    def close(self) -> None:
+        pass  # the controller closes the processors it built
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -183,6 +269,7 @@ class FrameView:
     driver: QImage
     output: QImage
     face_found: bool
+    people: list[int | None] | None = None  # several faces: per avatar face, who drives it
 
 
 @dataclass
@@ -206,6 +293,7 @@ class SwitchStall:
     _set_t: float | None = None
     _last_old_t: float | None = None
     _session: int | None = None
+    _generation: int | None = None  # a processor switch: the first frame made by this `_ProcessorSwitch` generation
 
 
 @dataclass(frozen=True)
@@ -285,6 +373,8 @@ class Controller(QObject):
     recordingChanged = Signal(bool, str)  # recording, path
     sinkFailed = Signal(str)
     sessionFailed = Signal(str)
+    facesChanged = Signal(int)  # avatar faces now animated (1: the single-face Puppeteer)
+    assignmentChanged = Signal(str)  # FaceAssigner's messages: "person 2 drives avatar face 1"
 
     def __init__(self, settings: PipelineSettings, fps: float = 30.0, vcam_backend: str | None = None,
                  parent: QObject | None = None) -> None:
@@ -299,7 +389,13 @@ class Controller(QObject):
         self.puppeteer: Puppeteer | None = None
         self.session: LiveSession | None = None
         self.source_spec: SourceSpec | None = None
-        self.avatar: Avatar | None = None
+        self.avatar: Avatar | None = None  # the single-face avatar (stale while a cast runs)
+        self.faces = 1  # requested avatar faces
+        self.group: GroupPuppeteer | None = None  # while several faces run
+        self.cast: Cast | None = None
+        self.avatar_path: Path | None = None  # the portrait on show (single face or cast)
+        self._requested_path: Path | None = None  # the portrait last asked for
+        self._switch = _ProcessorSwitch()
         self.sinks = SinkFanout(on_error=self._on_sink_error)
         self.vcam: VirtualCameraSink | None = None
         self._vcam_slot: GuardedSink | None = None
@@ -327,6 +423,8 @@ class Controller(QObject):
         self.last_times: dict[str, float] = {}
         self.output_fps = 0.0
         self.face_found = False
+        self.faces_found = 0
+        self.last_people: list[int | None] = []  # several faces: per avatar face, the person driving it
         self._last_frame_t: float | None = None
         self._intervals: deque[float] = deque(maxlen=90)
         self.switches: list[SwitchStall] = []
@@ -384,6 +482,7 @@ class Controller(QObject):
         gen = self._avatar_gen
         framing = self.settings.framing
         path = Path(avatar_path) if avatar_path else DEFAULT_AVATAR
+        self._requested_path = path
 
         def job() -> None:
             try:
@@ -391,6 +490,8 @@ class Controller(QObject):
             except PuppetCamError as exc:
                 self.avatarFailed.emit(str(path), str(exc))
                 avatar = self._load_avatar(DEFAULT_AVATAR, framing)
+                if self._requested_path == path:
+                    self._requested_path = DEFAULT_AVATAR
             puppeteer = Puppeteer(avatar, self.settings)
             _MotionHook(self, puppeteer)
             with self._state:
@@ -398,9 +499,13 @@ class Controller(QObject):
                     avatar = self.avatar  # a newer pick arrived while the engine was built
                     puppeteer.set_avatar(avatar)
                 self.avatar = avatar
+                if self.avatar_path is None:
+                    self.avatar_path = avatar.path
                 self._installed_gen = max(self._installed_gen, gen)
                 self.mixer.set_neutral(avatar.face.landmarks)
                 self.puppeteer = puppeteer
+                if self._switch.target is None:
+                    self._switch.set(puppeteer)
             self.ready.emit()
             self.avatarChanged.emit(avatar.name, str(avatar.path or ""))
             self._start_session_if_ready()
@@ -408,12 +513,17 @@ class Controller(QObject):
         self._submit(job)
 
     def select_avatar(self, path: str | Path) -> None:
-        """Switch the live avatar: loaded off the GUI thread, swapped between two frames."""
+        """Switch the live avatar: loaded off the GUI thread, swapped between two frames.
+        With several faces (`set_faces`) the portrait becomes a cast of that many faces."""
+        path = Path(path)
+        self._requested_path = path
+        if self.faces > 1:
+            self._select_cast(path, self.faces)
+            return
         self._avatar_gen += 1
         gen = self._avatar_gen
         framing = self.settings.framing
         requested = time.perf_counter()
-        path = Path(path)
 
         def job() -> None:
             t0 = time.perf_counter()
@@ -435,6 +545,7 @@ class Controller(QObject):
             self._installed_gen = gen
             previous = self.avatar
             self.avatar = avatar
+            self.avatar_path = avatar.path
             if self.puppeteer is None:
                 return  # start() picks it up
             probe = SwitchStall("avatar", avatar.name, requested, load_ms=load_ms,
@@ -442,14 +553,154 @@ class Controller(QObject):
             t0 = time.perf_counter()
             swap_avatar(self.puppeteer, avatar)
             self.mixer.set_neutral(avatar.face.landmarks)
+            old_group = self.group
+            if old_group is not None:
+                # Back to one face: the Puppeteer missed the settings changed meanwhile.
+                with self.puppeteer._lock:
+                    apply_pipeline_settings(self.puppeteer, self.settings)
+                self._switch.set(self.puppeteer)
+                probe._generation = self._switch.generation
+                self.group = self.cast = None
+                old_group.close()
             probe._set_t = time.perf_counter()
             probe.swap_ms = (probe._set_t - t0) * 1e3
             if self.session is not None and self.session.running:
                 self._probe = probe
-            resized = previous is not None and previous.size != avatar.size
+            resized = old_group is not None or (previous is not None and previous.size != avatar.size)
         self.avatarChanged.emit(avatar.name, str(avatar.path or ""))
+        if old_group is not None:
+            self.facesChanged.emit(1)
         if resized:
             self._output_size_changed()
+
+    # ---------------------------------------------------------------- several faces
+
+    @property
+    def active_faces(self) -> int:
+        """How many avatar faces the output animates now."""
+        cast = self.cast
+        return len(cast.faces) if cast is not None else 1
+
+    def set_faces(self, n: int) -> None:
+        """Animate n avatar faces (1 to MAX_FACES) of the current portrait: built off the GUI
+        thread, swapped in between two frames. A failure (`avatarFailed`) keeps what runs."""
+        n = int(min(max(n, 1), MAX_FACES))
+        if n == self.faces:
+            return
+        self.faces = n
+        path = self._requested_path or self.avatar_path or DEFAULT_AVATAR
+        self.select_avatar(path)
+
+    def _load_cast(self, path: Path, faces: int) -> Cast:
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        key = ("cast", str(path.resolve()), stamp, faces)
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]  # type: ignore[return-value]
+        # A one-face portrait repeats in tiles: a row, or 2x2 for four.
+        cast = load_cast([path], faces, layout="grid" if faces == 4 else "row",
+                         grid_size=self.settings.animator.render.grid_size)
+        self._remember(key, cast)  # type: ignore[arg-type]
+        return cast
+
+    def _select_cast(self, path: Path, faces: int) -> None:
+        self._avatar_gen += 1
+        gen = self._avatar_gen
+        requested = time.perf_counter()
+
+        def job() -> None:
+            t0 = time.perf_counter()
+            puppeteer = self.puppeteer
+            try:
+                if puppeteer is None:
+                    raise PuppetCamError("The avatar is still loading.", "Try again in a moment.")
+                cast = self._load_cast(path, faces)
+                group = GroupPuppeteer(cast, self.settings, engine=puppeteer.engine,
+                                       on_change=self._assignment_message)
+            except PuppetCamError as exc:
+                self.avatarFailed.emit(str(path), str(exc))
+                with self._state:
+                    latest = gen == self._avatar_gen and not self._closing
+                    if latest:
+                        # Keep what runs, and say so: the Faces control goes back to it.
+                        self.faces = self.active_faces
+                        self._requested_path = self.avatar_path
+                if latest:
+                    self.facesChanged.emit(self.active_faces)
+                return
+            for k in range(len(group.animators)):
+                _GroupMotionHook(self, group, k)
+            self._install_group(group, path, gen, requested, (time.perf_counter() - t0) * 1e3)
+
+        # Before the Puppeteer exists (at start-up) this must wait for it: the same queue as start().
+        self._submit(job, background=self.puppeteer is not None)
+
+    def _install_group(self, group: GroupPuppeteer, path: Path, gen: int, requested: float, load_ms: float) -> None:
+        cast = group.cast
+        with self._state:
+            if gen < self._installed_gen or self._closing:
+                group.close()  # an older request finishing after a newer one
+                return
+            self._installed_gen = gen
+            previous_size = self.output_size
+            probe = SwitchStall("faces", f"{cast.name} x{len(cast.faces)}", requested, load_ms=load_ms,
+                                period_ms=float(np.median(self._intervals)) * 1e3 if self._intervals else 0.0)
+            t0 = time.perf_counter()
+            old = self._switch.set(group)
+            probe._generation = self._switch.generation
+            old_group, self.group, self.cast = self.group, group, cast
+            self.avatar_path = path
+            self.last_people = [None] * len(cast.faces)
+            with self._pending_lock:  # settings changed while it was built: apply them on its first frame
+                self._pending_settings = self.settings
+            if old_group is not None:
+                old_group.close()
+            probe._set_t = time.perf_counter()
+            probe.swap_ms = (probe._set_t - t0) * 1e3
+            if self.session is not None and self.session.running and old is not None:
+                self._probe = probe
+            resized = previous_size != cast.size
+        log.info("%d avatar faces (%s)", len(cast.faces), cast.name)
+        self.avatarChanged.emit(cast.name, str(path))
+        self.facesChanged.emit(len(cast.faces))
+        if resized:
+            self._output_size_changed()
+
+    def _assignment_message(self, text: str) -> None:
+        log.info("faces: %s", text)
+        self.assignmentChanged.emit(text)
+
+    def face_at(self, u: float, v: float) -> int | None:
+        """The avatar face at (u, v) of the output image (fractions of its width and height)."""
+        cast = self.cast
+        if cast is None:
+            return None
+        w, h = cast.size
+        return cast.face_at(min(max(u, 0.0), 1.0) * (w - 1), min(max(v, 0.0), 1.0) * (h - 1))
+
+    def swap_faces(self, a: int, b: int) -> None:
+        """The people driving avatar faces a and b trade places (off the GUI thread: it waits
+        for the frame in progress)."""
+        group = self.group
+        if group is None or a == b or not (0 <= a < len(group.animators) and 0 <= b < len(group.animators)):
+            return
+
+        def job() -> None:
+            if self.group is group:
+                group.swap(a, b)
+
+        self._submit(job)
+
+    def still_image(self) -> np.ndarray | None:
+        """What the output shows at rest: the cast's canvas, or the avatar's image."""
+        cast = self.cast
+        if cast is not None:
+            return cast.canvas
+        return self.avatar.image if self.avatar is not None else None
 
     def add_avatar(self, path: str | Path, user_dir: Path) -> None:
         """Check an image for a usable face (in the background) and, if it has one, copy it
@@ -526,7 +777,7 @@ class Controller(QObject):
         self._session_id += 1
         sid = self._session_id
         self.reported_error = None
-        session = LiveSession(self.puppeteer, source, self.sinks, on_frame=lambda r: self._on_frame(r, sid))
+        session = LiveSession(self._switch, source, self.sinks, on_frame=lambda r: self._on_frame(r, sid))
         if probe is not None:
             probe._set_t = time.perf_counter()
             probe._session = sid
@@ -560,17 +811,33 @@ class Controller(QObject):
         self._last_frame_t = now
         self.frames_out += 1
         self.last_times = dict(result.times)
-        self.face_found = result.face is not None
-        if self._display_busy:
-            return  # the GUI has not shown the previous frame yet: skip the preview, not the output
         overlay = self.overlay
-        driver_pts = result.face.landmarks if (overlay and result.face is not None) else None
-        output_pts = result.animated.posed.landmarks if overlay else None
+        people = None
+        if isinstance(result, GroupFrameResult):
+            found = [f for f in result.faces if f is not None]
+            self.faces_found = len(found)
+            self.face_found = bool(found)
+            people = self.last_people = list(result.people)
+            if self._display_busy:
+                return
+            driver_pts = np.concatenate([f.landmarks for f in found]) if (overlay and found) else None
+            output_pts = None
+            cast = self.cast
+            if overlay and cast is not None and len(cast.faces) == len(result.posed):
+                output_pts = np.concatenate([p.landmarks[:, :2] + m.origin for p, m in zip(result.posed, cast.faces)])
+        else:
+            self.face_found = result.face is not None
+            self.faces_found = int(self.face_found)
+            if self._display_busy:
+                return  # the GUI has not shown the previous frame yet: skip the preview, not the output
+            driver_pts = result.face.landmarks if (overlay and result.face is not None) else None
+            output_pts = result.animated.posed.landmarks if overlay else None
         view = FrameView(
             result.index,
             _to_qimage(result.driver, self.display_boxes["driver"], driver_pts, (80, 230, 80)),
             _to_qimage(result.image, self.display_boxes["output"], output_pts, (230, 200, 60)),
-            result.face is not None,
+            self.face_found,
+            people,
         )
         self._display_busy = True
         self.frameReady.emit(view)
@@ -583,7 +850,11 @@ class Controller(QObject):
             probe.max_gap_ms = max(probe.max_gap_ms, (now - self._last_frame_t) * 1e3)
         if probe._set_t is None:
             return
-        if probe.kind == "avatar":
+        if probe._generation is not None:
+            if self._switch.used < probe._generation:
+                probe._last_old_t = now  # made by the previous processor
+                return
+        elif probe.kind == "avatar":
             started = now - result.times.get("total", 0.0) / 1e3
             if started < probe._set_t:
                 probe._last_old_t = now  # rendered with the previous avatar
@@ -620,15 +891,22 @@ class Controller(QObject):
         if self.puppeteer is not None and (self.session is None or not self.session.running):
             # Nothing renders now; apply directly (quick) so the next session starts with it.
             with self._state:
-                if self.puppeteer is not None:
+                group = self.group
+                if group is not None:
+                    with group._lock:
+                        pending = self._take_pending_settings()
+                        if pending is not None:
+                            apply_group_settings(group, pending)
+                elif self.puppeteer is not None:
                     with self.puppeteer._lock:
                         pending = self._take_pending_settings()
                         if pending is not None:
                             apply_pipeline_settings(self.puppeteer, pending)
         if mirror_changed:
             self.calibrate()  # the neutral face was measured the other way round
-        if framing_changed and self.avatar is not None and self.avatar.path is not None:
-            self.select_avatar(self.avatar.path)
+        # A cast is sized for its group; the single avatar reloads at the new size on the way back.
+        if framing_changed and self.faces == 1 and self.avatar_path is not None:
+            self.select_avatar(self.avatar_path)
 
     def update_animator(self, **changes: object) -> None:
         """Shorthand: `update_animator(retarget=..., smoothing=...)`."""
@@ -642,14 +920,17 @@ class Controller(QObject):
             self._output_size_changed()
 
     def calibrate(self) -> None:
-        """Take the next face seen as the neutral one (safe from any thread: sets a flag)."""
-        if self.puppeteer is not None:
-            self.puppeteer.calibrate()
+        """Take the next face seen as the neutral one (safe from any thread: sets a flag); with
+        several faces, every avatar face's."""
+        self._switch.calibrate()
 
     # ---------------------------------------------------------------- outputs
 
     @property
     def output_size(self) -> tuple[int, int]:
+        cast = self.cast
+        if cast is not None:
+            return cast.size
         f = self.settings.framing
         if f.width is None or f.height is None:
             return self.avatar.size if self.avatar else (512, 512)
@@ -775,6 +1056,9 @@ class Controller(QObject):
             self.vcam = None
             self.recording_path = None
             self.sinks.close()
+            if self.group is not None:
+                self.group.close()
+                self.group = self.cast = None
             if self.puppeteer is not None:
                 self.puppeteer.close()
                 self.puppeteer = None

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -37,7 +38,7 @@ from app.retarget import RetargetSettings
 
 from .controller import Controller, FrameView, SourceSpec, _to_qimage
 from .gallery import BUNDLED_DIR, BUNDLED_ROLE, PATH_ROLE, AvatarGallery, display_name, image_files, user_avatar_dir
-from .settings_store import FPS_CHOICES, OUTPUT_SIZES, AppSettings, SettingsStore
+from .settings_store import FPS_CHOICES, MAX_FACES, OUTPUT_SIZES, AppSettings, SettingsStore
 from .widgets import LabeledSlider, MessageBar, TitledView
 
 DEMO_CLIP = ASSETS_DIR / "demo" / "driver.mp4"  # offered when there is no camera, if bundled
@@ -88,6 +89,8 @@ class MainWindow(QMainWindow):
 
         self.gallery.populate(image_files(BUNDLED_DIR), image_files(self.avatars_dir))
         self.controller.start(self.settings.avatar if Path(self.settings.avatar).is_file() else DEFAULT_AVATAR)
+        if self.settings.faces > 1:
+            self.controller.set_faces(self.settings.faces)
         self.controller.refresh_cameras()
         if self.settings.virtual_camera:
             self.vcam_switch.setChecked(True)
@@ -112,6 +115,13 @@ class MainWindow(QMainWindow):
         self.output_panel = TitledView("AVATAR OUTPUT", "Loading the avatar\u2026")
         self.driver_view = self.driver_panel.view
         self.output_view = self.output_panel.view
+        # Several faces: who drives which avatar face; a click on a face reassigns it.
+        self.assignment_label = QLabel("")
+        self.assignment_label.setObjectName("assignment")
+        self.assignment_label.setWordWrap(True)
+        self.assignment_label.setToolTip("Click an avatar face in the output to swap its person with the next face's")
+        self.assignment_label.hide()
+        self.output_panel.layout().addWidget(self.assignment_label)
         views.addWidget(self.driver_panel, 1)
         views.addWidget(self.output_panel, 1)
         left.addLayout(views, 1)
@@ -212,28 +222,38 @@ class MainWindow(QMainWindow):
         og.addWidget(QLabel("Size"), 0, 0)
         og.addWidget(self.size_combo, 0, 1)
         og.addWidget(self.fps_combo, 0, 2)
+        self.faces_spin = QSpinBox()
+        self.faces_spin.setRange(1, MAX_FACES)
+        self.faces_spin.setValue(s.faces)
+        self.faces_spin.setToolTip("Animate several faces at once, one person in the camera each: the faces of a "
+                                   "group portrait, or copies of a one-face portrait side by side")
+        faces_hint = QLabel("people at once")
+        faces_hint.setObjectName("hint")
+        og.addWidget(QLabel("Faces"), 1, 0)
+        og.addWidget(self.faces_spin, 1, 1)
+        og.addWidget(faces_hint, 1, 2)
         self.vcam_switch = QCheckBox("Virtual camera")
         self.vcam_switch.setToolTip("Send the avatar to a virtual webcam for Zoom, Meet, Teams, OBS\u2026")
-        og.addWidget(self.vcam_switch, 1, 0, 1, 3)
+        og.addWidget(self.vcam_switch, 2, 0, 1, 3)
         self.vcam_status = QLabel("Off")
         self.vcam_status.setObjectName("statusOff")
         self.vcam_status.setWordWrap(True)
         self.vcam_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        og.addWidget(self.vcam_status, 2, 0, 1, 3)
+        og.addWidget(self.vcam_status, 3, 0, 1, 3)
         self.record_button = QPushButton("\u25cf  Record")
         self.record_button.setObjectName("recordButton")
         self.record_button.setCheckable(True)
         self.record_folder_button = QPushButton("Folder\u2026")
-        og.addWidget(self.record_button, 3, 0, 1, 2)
-        og.addWidget(self.record_folder_button, 3, 2)
+        og.addWidget(self.record_button, 4, 0, 1, 2)
+        og.addWidget(self.record_folder_button, 4, 2)
         self.record_status = QLabel("")
         self.record_status.setObjectName("statusOff")
         self.record_status.setWordWrap(True)
         self.record_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        og.addWidget(self.record_status, 4, 0, 1, 3)
+        og.addWidget(self.record_status, 5, 0, 1, 3)
         self.overlay_check = QCheckBox("Show landmarks")
         self.overlay_check.setChecked(s.overlay)
-        og.addWidget(self.overlay_check, 5, 0, 1, 3)
+        og.addWidget(self.overlay_check, 6, 0, 1, 3)
         col.addWidget(out)
         col.addStretch(1)
 
@@ -276,10 +296,13 @@ class MainWindow(QMainWindow):
         c.virtualCameraChanged.connect(self._vcam_changed)
         c.recordingChanged.connect(self._recording_changed)
         c.sinkFailed.connect(lambda m: self.show_message(m, "warning", "sink"))
+        c.facesChanged.connect(self._faces_changed)
+        c.assignmentChanged.connect(self._assignment_message)
         self.message_bar.dismissed.connect(self._message_dismissed)
 
         self.driver_view.resized.connect(lambda w, h: c.display_boxes.__setitem__("driver", (w, h)))
         self.output_view.resized.connect(lambda w, h: c.display_boxes.__setitem__("output", (w, h)))
+        self.output_view.clicked.connect(self._output_clicked)
         self.gallery.currentItemChanged.connect(self._gallery_picked)
         self.gallery.filesDropped.connect(self.add_avatar_files)
         self.gallery.customContextMenuRequested.connect(self._gallery_menu)
@@ -304,6 +327,7 @@ class MainWindow(QMainWindow):
         self.record_button.toggled.connect(self._record_toggled)
         self.record_folder_button.clicked.connect(self._record_folder_dialog)
         self.overlay_check.toggled.connect(self._settings_changed)
+        self.faces_spin.valueChanged.connect(self._faces_picked)
 
     def _restore_geometry(self) -> None:
         if not (self.settings.geometry and self.restoreGeometry(self.settings.geometry)):
@@ -324,6 +348,8 @@ class MainWindow(QMainWindow):
     def _show_frame(self, view: FrameView) -> None:
         self.driver_view.show_image(view.driver)
         self.output_view.show_image(view.output)
+        if view.people is not None:
+            self._show_assignment(view.people)
         self.controller.frame_shown()
 
     def _update_stats(self) -> None:
@@ -342,7 +368,11 @@ class MainWindow(QMainWindow):
         t = c.last_times
         stages = " \u00b7 ".join(f"{k} {t[k]:.0f} ms" for k in ("track", "retarget", "render", "total") if k in t)
         self.stats_label.setText(f"{c.output_fps:5.1f} fps   {stages}")
-        self.face_label.setText("\u25cf Face tracked" if c.face_found else "\u25cb No face")
+        if c.group is not None:
+            n, found = c.active_faces, min(c.faces_found, c.active_faces)
+            self.face_label.setText(f"\u25cf {found} of {n} faces tracked" if found else "\u25cb No face")
+        else:
+            self.face_label.setText("\u25cf Face tracked" if c.face_found else "\u25cb No face")
         self.face_label.setStyleSheet("color: #6fd08c;" if c.face_found else "color: #e0b050;")
         if self._recording_started is not None:
             elapsed = int(time.monotonic() - self._recording_started)
@@ -376,11 +406,11 @@ class MainWindow(QMainWindow):
 
     def _avatar_changed(self, name: str, path: str) -> None:
         session = self.controller.session
-        avatar = self.controller.avatar
-        if avatar is not None and (session is None or not session.running):
+        still = self.controller.still_image()
+        if still is not None and (session is None or not session.running):
             # Nothing drives it yet: show the portrait at rest rather than a blank view.
             box = self.controller.display_boxes["output"]
-            self.output_view.show_image(_to_qimage(avatar.image, box, None, (0, 0, 0)))
+            self.output_view.show_image(_to_qimage(still, box, None, (0, 0, 0)))
         self._select_gallery_path(path)
         if path:
             self.settings.avatar = path
@@ -390,8 +420,8 @@ class MainWindow(QMainWindow):
 
     def _avatar_failed(self, path: str, message: str) -> None:
         self.show_message(message, "error", "avatar")
-        current = self.controller.avatar
-        self._select_gallery_path(str(current.path) if current and current.path else "")
+        current = self.controller.avatar_path
+        self._select_gallery_path(str(current) if current else "")
 
     def _add_avatar_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Add portraits", str(Path.home()), IMAGE_FILTER)
@@ -426,8 +456,8 @@ class MainWindow(QMainWindow):
         p = Path(path)
         if self.avatars_dir.resolve() not in p.resolve().parents:
             return
-        current = self.controller.avatar
-        if current is not None and current.path is not None and Path(current.path).resolve() == p.resolve():
+        current = self.controller.avatar_path
+        if current is not None and Path(current).resolve() == p.resolve():
             self.switch_to_row(0)
         self.gallery.remove_path(path)
         try:
@@ -554,6 +584,7 @@ class MainWindow(QMainWindow):
         s.output_size = self.size_combo.currentData()
         s.fps = int(self.fps_combo.currentData())
         s.overlay = self.overlay_check.isChecked()
+        s.faces = self.faces_spin.value()
         s.virtual_camera = self.vcam_switch.isChecked()
         return s
 
@@ -571,6 +602,56 @@ class MainWindow(QMainWindow):
         c.update_settings(self.settings.pipeline_settings(c.settings))
         c.set_fps(self.settings.fps)
         self._save_soon()
+
+    # ================================================================= several faces
+
+    def _faces_picked(self, n: int) -> None:
+        self.settings.faces = n
+        self.controller.set_faces(n)
+        self._flash(f"Loading {n} faces\u2026" if n > 1 else "Back to one face\u2026", 5000)
+        self._save_soon()
+
+    def _faces_changed(self, n: int) -> None:
+        """The controller now animates n faces (or kept what ran after a failure)."""
+        c = self.controller
+        if self.faces_spin.value() != c.faces:
+            self.faces_spin.blockSignals(True)
+            self.faces_spin.setValue(c.faces)
+            self.faces_spin.blockSignals(False)
+            self.settings.faces = c.faces
+            self._save_soon()
+        several = c.group is not None
+        # A cast is sized for its group (1024x576 for a group portrait, 512x512 a tile).
+        self.size_combo.setEnabled(not several)
+        self.size_combo.setToolTip("With several faces the output is sized for the group" if several else "")
+        w, h = c.output_size
+        self.output_panel.title.setText(f"AVATAR OUTPUT \u00b7 {n} faces \u00b7 {w}\u00d7{h}" if several
+                                        else "AVATAR OUTPUT")
+        self.assignment_label.setVisible(several)
+        if several:
+            self._show_assignment(c.last_people or [None] * n)
+            if c.faces > n:
+                self._flash(f"This portrait has {n} faces to animate", 5000)
+
+    def _show_assignment(self, people: list[int | None]) -> None:
+        parts = [f"face {k + 1}: {'person ' + str(p) if p is not None else 'nobody'}" for k, p in enumerate(people)]
+        text = " \u00b7 ".join(parts) + "   (click a face to swap it with the next)"
+        if text != self.assignment_label.text():
+            self.assignment_label.setText(text)
+
+    def _assignment_message(self, text: str) -> None:
+        self._flash(text[0].upper() + text[1:], 4000)
+
+    def _output_clicked(self, u: float, v: float) -> None:
+        c = self.controller
+        n = c.active_faces
+        if c.group is None or n < 2:
+            return
+        k = c.face_at(u, v)
+        if k is None:
+            self._flash("Click on an avatar face to give it the next face's person")
+            return
+        c.swap_faces(k, (k + 1) % n)
 
     # ================================================================= outputs
 

@@ -17,6 +17,7 @@ APPLICATION = "PuppetCam"
 OUTPUT_SIZES: dict[str, tuple[int, int]] = {"512x512": (512, 512), "720x720": (720, 720), "1280x720": (1280, 720)}
 FPS_CHOICES = (15, 24, 25, 30, 60)
 MODES = ("relative", "absolute")
+MAX_FACES = 4  # the "Faces" control (the command line goes further)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class AppSettings:
     output_size: str = "512x512"
     fps: int = 30
     overlay: bool = False
+    faces: int = 1  # avatar faces animated at once (several people in the camera)
     virtual_camera: bool = False
     record_dir: str = ""
     geometry: bytes = field(default=b"", repr=False)
@@ -54,6 +56,7 @@ class AppSettings:
         for name in ("head_gain", "mouth_gain", "eyes_gain", "brows_gain"):
             setattr(s, name, min(max(getattr(s, name), 0.0), 2.0))
         s.camera_index = max(0, s.camera_index)
+        s.faces = min(max(s.faces, 1), MAX_FACES)
         return s
 
     def pipeline_settings(self, base: PipelineSettings = PipelineSettings()) -> PipelineSettings:

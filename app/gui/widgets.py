@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSlider,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -24,6 +25,7 @@ class VideoView(QLabel):
     """Shows the newest frame (a QImage already scaled to fit by the render thread)."""
 
     resized = Signal(int, int)
+    clicked = Signal(float, float)  # a left click on the image: where, as fractions of its width and height
 
     def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
         super().__init__(placeholder, parent)
@@ -41,6 +43,23 @@ class VideoView(QLabel):
     def show_text(self, text: str) -> None:
         self.setPixmap(QPixmap())
         self.setText(text)
+
+    def image_rect(self) -> QRect | None:
+        """Where the shown image lies in the widget (None while text is shown)."""
+        pm = self.pixmap()
+        if pm is None or pm.isNull():
+            return None
+        return QStyle.alignedRect(self.layoutDirection(), self.alignment(), pm.deviceIndependentSize().toSize(),
+                                  self.contentsRect())
+
+    def mousePressEvent(self, event) -> None:
+        rect = self.image_rect()
+        if event.button() == Qt.MouseButton.LeftButton and rect is not None and rect.width() > 0:
+            p = event.position()
+            u, v = (p.x() - rect.x()) / rect.width(), (p.y() - rect.y()) / rect.height()
+            if 0.0 <= u <= 1.0 and 0.0 <= v <= 1.0:
+                self.clicked.emit(u, v)
+        super().mousePressEvent(event)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -188,6 +207,7 @@ QListWidget { background: #16161a; border: 1px solid #2c2c33; border-radius: 6px
 QListWidget::item { color: #c8ccd4; border-radius: 4px; padding: 2px; }
 QListWidget::item:selected { background: #2f6fb0; color: white; }
 #hint { color: #8a8f99; }
+#assignment { color: #c8ccd4; }
 QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #6a6a78; border-radius: 3px; background: #1c1c21; }
 QCheckBox::indicator:hover { border-color: #8a8a98; }
 QCheckBox::indicator:checked { background: #2f6fb0; border-color: #5a9be0; }

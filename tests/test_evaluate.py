@@ -12,7 +12,8 @@ import pytest
 
 from app.evaluate import metrics as M
 from app.evaluate.data import SquareCrop, choose_pairs, discover
-from app.evaluate.report import HISTORY_BEGIN, HISTORY_END, history_block, read_history
+from app.evaluate.report import (FINDINGS_BEGIN, FINDINGS_END, HISTORY_BEGIN, HISTORY_END, history_block,
+                                 read_findings, read_history)
 
 
 # ------------------------------------------------------------------ fixtures: real frames
@@ -267,6 +268,14 @@ def test_history_is_kept_and_appended(tmp_path) -> None:
     assert [("aaa" in r, "bbb" in r) for r in rows] == [(True, False), (False, True)]
     assert second.startswith(HISTORY_BEGIN) and second.endswith(HISTORY_END)
     assert read_history(tmp_path / "absent.md") == []
+
+
+def test_hand_written_findings_are_carried_over(tmp_path) -> None:
+    report = tmp_path / "report.md"
+    block = f"{FINDINGS_BEGIN}\n### Warp folds\n| | before | after |\n|---|---|---|\n| folding | 54% | 0% |\n{FINDINGS_END}"
+    report.write_text(f"# report\n\n## Findings\n\n{block}\n\n## History\n", encoding="utf-8")
+    assert read_findings(report) == block
+    assert read_findings(tmp_path / "absent.md") == ""
 
 
 def test_history_rows_follow_their_columns_by_name(tmp_path) -> None:

@@ -93,3 +93,61 @@ def test_rig_and_retarget_import_without_mediapipe():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def _flipped(rig, points: np.ndarray) -> int:
+    from app.rig import _signed_areas
+
+    return int((_signed_areas(rig.source_points, rig.triangles) * _signed_areas(points, rig.triangles) < 0).sum())
+
+
+def _posed_points(rig, posed) -> np.ndarray:
+    scale = np.array([2.0 / (rig.crop.width - 1), 2.0 / (rig.crop.height - 1)])
+    return rig.source_points + rig.displacement(posed.landmarks, posed.head.apply) / scale
+
+
+@pytest.mark.parametrize("yaw", [0.3, 0.55])
+def test_a_head_turn_does_not_fold_the_warp(avatar, yaw):
+    """A 17° / 32° turn with a tilt and a shift of the head: the far cheek's landmarks cross
+    and the head ring runs over the still band (dozens of turned-over triangles as posed);
+    the warp that is rendered has none, so no tear or doubled strip can show."""
+    m = Motion.neutral()
+    moved = Motion(np.array([0.1, yaw, 0.1]), np.array([0.1, 0.15]), 0.0, m.expression, m.eye_openness, m.gaze)
+    posed = apply_motion(avatar.face, moved, RetargetSettings())
+    rig = avatar.rig
+    raw = rig.source_points.copy()
+    n = lm.NUM_LANDMARKS
+    raw[:n] = posed.landmarks[:, :2] - (rig.crop.x0, rig.crop.y0)
+    raw[n:n + len(rig.inner_ring)] = posed.head.apply(rig.inner_ring) - (rig.crop.x0, rig.crop.y0)
+    assert _flipped(rig, raw) > 20  # the pose as asked for does fold
+    assert _flipped(rig, _posed_points(rig, posed)) == 0
+
+
+def test_untangling_moves_landmarks_only_as_far_as_a_fold_needs(avatar):
+    """At rest nothing moves; a 3° turn folds a few thin triangles on the face's silhouette,
+    and they are undone by sub-few-pixel moves of their own points only (a jump to the
+    neighbours' mean would pop the face's edge from frame to frame as folds come and go)."""
+    c = avatar.rig.crop
+    for posed, limit in ((apply_motion(avatar.face, Motion.neutral(), RetargetSettings()), 1e-3),
+                         (_turned(avatar, yaw=0.05, roll=0.02), 2.5)):
+        pts = _posed_points(avatar.rig, posed)
+        off = np.hypot(*(pts[:lm.NUM_LANDMARKS] - (posed.landmarks[:, :2] - (c.x0, c.y0))).T)
+        assert off.max() < limit
+        assert np.median(off) < 1e-3
+
+
+def test_mouth_cavity_stays_dark_on_a_brighter_avatar():
+    """Colour matching a webcam's dark mouth to a bright painting's skin must not lift the cavity
+    to skin tone (a skin-coloured blob reads as a closed mouth): lightness barely rises."""
+    import cv2
+
+    from app.mouth import match_colour
+
+    cavity = np.full((8, 8, 3), (40, 40, 110), np.uint8)  # dark red, BGR
+    driver_skin = (np.array([128.0, 143.0, 150.0]), np.array([8.6, 2.3, 2.7]))
+    avatar_skin = (np.array([207.0, 132.0, 157.0]), np.array([35.0, 9.3, 7.8]))
+    out = match_colour(cavity, driver_skin, avatar_skin)
+    l_in = cv2.cvtColor(cavity, cv2.COLOR_BGR2LAB)[..., 0].mean()
+    l_out = cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[..., 0].mean()
+    assert l_out <= 1.15 * l_in + 2
+    assert l_out < 0.5 * avatar_skin[0][0]

@@ -15,6 +15,10 @@ from .reenactment import FOLD_FRAME, CrossResult, MemoryProbe, Moment, SelfResul
 
 HISTORY_BEGIN = "<!-- history:begin -->"
 HISTORY_END = "<!-- history:end -->"
+# Hand-written findings (failure modes, fixes, before/after numbers) between these markers are
+# carried over verbatim from the previous report, like the history rows.
+FINDINGS_BEGIN = "<!-- findings:begin -->"
+FINDINGS_END = "<!-- findings:end -->"
 # The version of the metric definitions: bump it when a number is measured differently, so that
 # the history shows which rows compare.
 HARNESS_VERSION = "1"
@@ -196,6 +200,15 @@ def read_history(report: Path) -> list[str]:
         values = dict(zip(header, _cells(line)))
         rows.append("| " + " | ".join(values.get(c, "–") or "–" for c in HISTORY_COLUMNS) + " |")
     return rows
+
+
+def read_findings(report: Path) -> str:
+    """The hand-written findings block of an earlier report, markers included ("" if none)."""
+    if not report.is_file():
+        return ""
+    text = report.read_text(encoding="utf-8")
+    m = re.search(re.escape(FINDINGS_BEGIN) + r".*?" + re.escape(FINDINGS_END), text, re.S)
+    return m.group(0) if m else ""
 
 
 def history_block(old_rows: list[str], new: dict[str, str]) -> str:
@@ -402,6 +415,7 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / "report.md"
     old_history = read_history(report)
+    old_findings = read_findings(report)
     plots, sheets = out_dir / "plots", out_dir / "sheets"
     plots.mkdir(exist_ok=True)
     sheets.mkdir(exist_ok=True)
@@ -664,6 +678,10 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     for note in run.notes:
         add(f"- {note}")
     add("")
+    if old_findings:
+        add("## Findings\n")
+        add(old_findings)
+        add("")
     add("## History\n")
     add("Headline numbers of every run, oldest first. `python -m app.evaluate` appends a row each time it writes this "
         "report and keeps the earlier rows (it parses them from the block below, matching columns by name), so progress "

@@ -68,15 +68,26 @@ class WarpRig:
         ring = self.source_points[n:n + RING_POINTS]
         # Ring points pulled onto the crop border (the image edge clipped the crop) stay still
         # with it: the warp is the identity all round the border.
-        on_border = np.any((ring <= 0) | (ring >= (self.crop.width - 1, self.crop.height - 1)), axis=1)
+        on_border = ~self._movable[n:n + RING_POINTS]
         dst[n:n + RING_POINTS] = np.where(on_border[:, None], ring, ring_shift(self.inner_ring) - (self.crop.x0, self.crop.y0))
         dst = self._untangler(dst)
         scale = np.array([2.0 / max(self.crop.width - 1, 1), 2.0 / max(self.crop.height - 1, 1)])
         return ((dst - self.source_points) * scale).astype(np.float32)
 
     @cached_property
+    def _movable(self) -> np.ndarray:
+        """Landmarks and the inner ring move; the outer ring and the border stay, and so do ring
+        points pulled onto the crop border (the image edge clipped the crop): the warp is the
+        identity all round the border."""
+        n = lm.NUM_LANDMARKS
+        movable = np.arange(len(self.source_points)) < n + RING_POINTS
+        ring = self.source_points[n:n + RING_POINTS]
+        movable[n:n + RING_POINTS] &= ~np.any((ring <= 0) | (ring >= (self.crop.width - 1, self.crop.height - 1)), axis=1)
+        return movable
+
+    @cached_property
     def _untangler(self) -> "Untangler":
-        return Untangler(self.source_points, self.triangles, lm.NUM_LANDMARKS + RING_POINTS)
+        return Untangler(self.source_points, self.triangles, self._movable)
 
 
 def _signed_areas(pts: np.ndarray, tri: np.ndarray) -> np.ndarray:
@@ -107,7 +118,7 @@ class Untangler:
     A triangle whose orientation flips between the rest and the posed points is a fold: the
     backward warp shows it as a tear or a doubled strip (the far cheek passing over the nose on
     a head turn, the head ring running over the still band or the crop border, the lips
-    closing past each other). Vertices of flipped triangles (the first `movable` points only;
+    closing past each other). Vertices of flipped triangles (the `movable` points only;
     the outer ring and the border stay pinned) move towards the mean displacement of their
     neighbours, a few times over, so the fold becomes a compression, which is what an
     occluding edge looks like in 2-D. A fold wider than one ring of neighbours does not open
@@ -117,7 +128,7 @@ class Untangler:
     exactly where they were asked to be.
     """
 
-    def __init__(self, src: np.ndarray, triangles: np.ndarray, movable: int,
+    def __init__(self, src: np.ndarray, triangles: np.ndarray, movable: np.ndarray,
                  steps: int = UNTANGLE_STEPS) -> None:
         self.src, self.triangles, self.movable, self.steps = src, triangles, movable, steps
         rest = _signed_areas(src, triangles)
@@ -132,7 +143,7 @@ class Untangler:
         # Rest offset of each point from its neighbours' centroid.
         self.offset = src - (src[self.neighbours] * self.valid).sum(axis=1) / self.count
         self.incident = _padded(triangles.ravel(), np.repeat(np.arange(t), 3), v)
-        self.pinned_tri = np.any(triangles >= movable, axis=1)
+        self.pinned_tri = np.any(~movable[triangles], axis=1)
 
     def __call__(self, dst: np.ndarray) -> np.ndarray:
         tri, sign, tol = self.triangles, self.sign, self.tol
@@ -148,7 +159,7 @@ class Untangler:
                 break
             v_mark[:] = False
             v_mark[tri[idx]] = True
-            verts = np.nonzero(v_mark[:self.movable])[0]
+            verts = np.nonzero(v_mark & self.movable)[0]
             if len(verts) == 0:
                 break
             nb, w = self.neighbours[verts], self.valid[verts]
@@ -168,7 +179,7 @@ class Untangler:
             need = np.zeros(len(verts))
             for k in range(3):
                 v = tri[idx, k]
-                ok = v < self.movable
+                ok = self.movable[v]
                 if not ok.any():
                     continue
                 rows, v = idx[ok], v[ok]

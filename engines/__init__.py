@@ -24,11 +24,12 @@ log = logging.getLogger("puppetcam.engines")
 GPU_INSTALL = "pip install -r requirements-gpu.txt"
 
 # On CPUs, which of the two CPU backends auto prefers, measured with `python -m engines.bench`
-# (WarpField 96x96, 3 Newton steps, real footage, batch 1): on the 2-core dev/CI machine torch
-# 2.9 ms per frame, ONNX Runtime 6.9 ms (its GridSample kernel alone costs more than torch's
-# whole model); on a 16-core box 2.1 vs 6.4 ms. The numbers go into reasons, so the user sees why.
+# (WarpField 96x96, 3 Newton steps, real footage, batch 1): on the 2-core dev/CI machine, with
+# torch on one intra-op thread (see torch_engine.py), torch 4.0 ms per frame, ONNX Runtime 13.1
+# ms (2026-11-22; its GridSample kernel alone costs more than torch's whole model); on a 16-core
+# box 2.1 vs 6.4 ms. The numbers go into reasons, so the user sees why.
 CPU_PREFERENCE = ("torch-cpu", "onnxruntime-cpu")
-CPU_MEASURED_MS = {"torch-cpu": 2.9, "onnxruntime-cpu": 6.9}
+CPU_MEASURED_MS = {"torch-cpu": 4.0, "onnxruntime-cpu": 13.1}
 
 AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "torch-cuda") + CPU_PREFERENCE
 BACKENDS = AUTO_ORDER + ("tensorrt-fp32",)

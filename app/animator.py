@@ -99,6 +99,10 @@ class MotionStabilizer:
         """Take the next face seen as the neutral reference."""
         self._calibrate_next = True
 
+    def reset_filter(self) -> None:
+        """Filters built afresh from the current settings."""
+        self._filter = _MotionFilter(self.settings.smoothing)
+
     @property
     def face_present(self) -> bool:
         return self._ease_from is None and self._last_seen_t is not None
@@ -172,6 +176,17 @@ class Animator:
     def set_avatar(self, avatar: Avatar) -> None:
         self.avatar = avatar
         self.renderer = Renderer(avatar, self.engine, self.settings.render)
+
+    def update_settings(self, new: AnimatorSettings) -> None:
+        """New settings between frames. Retarget settings are read every frame; a new smoothing
+        strength needs new filters (their state restarts, which is invisible)."""
+        old = self.settings
+        self.settings = new
+        self.stabilizer.settings = new
+        if new.smoothing != old.smoothing:
+            self.stabilizer.reset_filter()
+        if new.render != old.render:
+            self.set_avatar(self.avatar)
 
     def calibrate(self) -> None:
         self.stabilizer.calibrate()

@@ -312,12 +312,24 @@ def _speed(log: PassLog) -> dict[str, list[float]]:
     return {k: [t.get(k, math.nan) for t in log.times] for k in keys}
 
 
+@dataclass(kw_only=True)
+class RunRecord:
+    """What every evaluated run records, self- or cross-reenactment."""
+
+    stability: Stability | None = None
+    speed: dict[str, list[float]] = field(default_factory=dict)
+    folds: list[tuple[float, float]] = field(default_factory=list)  # every frame run
+    rotation: list[float] = field(default_factory=list)  # every frame run: driver head rotation, degrees
+    moments: list[Moment] = field(default_factory=list)
+    seconds: float = 0.0
+
+
 # --------------------------------------------------------------------------------------------
 # Self-reenactment
 
 
 @dataclass
-class SelfResult:
+class SelfResult(RunRecord):
     name: str
     status: str  # "ok" or why it was skipped
     frames: int = 0  # frames run through the pipeline
@@ -339,12 +351,6 @@ class SelfResult:
     mouth_open_real: list[float] = field(default_factory=list)
     eye_open_out: list[float] = field(default_factory=list)
     eye_open_real: list[float] = field(default_factory=list)
-    stability: Stability | None = None
-    speed: dict[str, list[float]] = field(default_factory=dict)
-    folds: list[tuple[float, float]] = field(default_factory=list)  # every frame run
-    rotation: list[float] = field(default_factory=list)  # every frame run: driver head rotation, degrees
-    moments: list[Moment] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResult:
@@ -431,7 +437,7 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResul
 
 
 @dataclass
-class CrossResult:
+class CrossResult(RunRecord):
     portrait: str
     clip: str
     status: str
@@ -457,12 +463,6 @@ class CrossResult:
     identity_frames: list[int] = field(default_factory=list)
     identity_driver: float = math.nan  # avatar -> the driver's own face, for scale
     identity_avatar_found: bool = False
-    stability: Stability | None = None
-    speed: dict[str, list[float]] = field(default_factory=dict)
-    folds: list[tuple[float, float]] = field(default_factory=list)  # every frame run
-    rotation: list[float] = field(default_factory=list)  # every frame run: driver head rotation, degrees
-    moments: list[Moment] = field(default_factory=list)
-    seconds: float = 0.0
 
     @property
     def name(self) -> str:

@@ -37,7 +37,6 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from app import DEFAULT_AVATAR
-from app.animator import _MotionFilter
 from app.avatar import Avatar, Framing, load_avatar
 from app.capture import CameraSource, FrameSource, VideoFileSource, list_cameras
 from app.cast import Cast, load_cast
@@ -163,37 +162,18 @@ def swap_avatar(puppeteer: Puppeteer, avatar: Avatar) -> None:
 
 
 def apply_pipeline_settings(puppeteer: Puppeteer, settings: PipelineSettings) -> None:
-    """Swap a running Puppeteer's settings (call with its lock held, or between frames).
-
-    Retarget settings are read every frame, so replacing the frozen dataclass is enough;
-    a new smoothing strength needs a new filter (its state restarts, which is invisible).
-    """
-    animator = puppeteer.animator
-    old = animator.settings
-    new = settings.animator
-    animator.settings = new
-    animator.stabilizer.settings = new
-    if new.smoothing != old.smoothing:
-        animator.stabilizer._filter = _MotionFilter(new.smoothing)
-    if new.render != old.render:
-        animator.set_avatar(animator.avatar)
-    puppeteer.settings = replace(puppeteer.settings, animator=new, mirror_input=settings.mirror_input,
+    """Swap a running Puppeteer's settings (call with its lock held, or between frames)."""
+    puppeteer.animator.update_settings(settings.animator)
+    puppeteer.settings = replace(puppeteer.settings, animator=settings.animator, mirror_input=settings.mirror_input,
                                  framing=settings.framing)
 
 
 def apply_group_settings(group: GroupPuppeteer, settings: PipelineSettings) -> None:
     """`apply_pipeline_settings` for every avatar face of a GroupPuppeteer (its lock held, or
     between frames). The cast's size does not follow `framing`: it is sized for the group."""
-    new = settings.animator
     for animator in group.animators:
-        old = animator.settings
-        animator.settings = new
-        animator.stabilizer.settings = new
-        if new.smoothing != old.smoothing:
-            animator.stabilizer._filter = _MotionFilter(new.smoothing)
-        if new.render != old.render:
-            animator.set_avatar(animator.avatar)
-    group.settings = replace(group.settings, animator=new, mirror_input=settings.mirror_input)
+        animator.update_settings(settings.animator)
+    group.settings = replace(group.settings, animator=settings.animator, mirror_input=settings.mirror_input)
 
 
 class _GroupMotionHook:

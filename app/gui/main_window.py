@@ -235,10 +235,7 @@ class MainWindow(QMainWindow):
         self.vcam_switch = QCheckBox("Virtual camera")
         self.vcam_switch.setToolTip("Send the avatar to a virtual webcam for Zoom, Meet, Teams, OBS\u2026")
         og.addWidget(self.vcam_switch, 2, 0, 1, 3)
-        self.vcam_status = QLabel("Off")
-        self.vcam_status.setObjectName("statusOff")
-        self.vcam_status.setWordWrap(True)
-        self.vcam_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.vcam_status = _status_label("Off")
         og.addWidget(self.vcam_status, 3, 0, 1, 3)
         self.record_button = QPushButton("\u25cf  Record")
         self.record_button.setObjectName("recordButton")
@@ -246,10 +243,7 @@ class MainWindow(QMainWindow):
         self.record_folder_button = QPushButton("Folder\u2026")
         og.addWidget(self.record_button, 4, 0, 1, 2)
         og.addWidget(self.record_folder_button, 4, 2)
-        self.record_status = QLabel("")
-        self.record_status.setObjectName("statusOff")
-        self.record_status.setWordWrap(True)
-        self.record_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.record_status = _status_label("")
         og.addWidget(self.record_status, 5, 0, 1, 3)
         self.overlay_check = QCheckBox("Show landmarks")
         self.overlay_check.setChecked(s.overlay)
@@ -792,3 +786,12 @@ def platform_problem() -> str | None:
             os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
         return "no display is available (neither DISPLAY nor WAYLAND_DISPLAY is set)"
     return None
+
+
+def _status_label(text: str) -> QLabel:
+    """A wrapping status line whose text can be selected and copied (error messages name paths)."""
+    label = QLabel(text)
+    label.setObjectName("statusOff")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label

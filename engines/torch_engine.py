@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
@@ -11,15 +13,18 @@ class TorchFieldEngine:
     """The WarpField model run by torch itself (CPU or CUDA)."""
 
     def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, device: str = "cpu",
-                 newton_steps: int = DEFAULT_NEWTON_STEPS, cpu_threads: int = 1) -> None:
+                 newton_steps: int = DEFAULT_NEWTON_STEPS, cpu_threads: int | None = None) -> None:
         import torch
 
         if device == "cpu":
-            # One intra-op thread (a process-wide torch setting; this engine is torch's only
-            # user in the app). The model's tensors are small: with a second thread every op
-            # waits at a barrier for a core that MediaPipe, capture or another process holds.
-            # Measured on the 2-core machine with the other core busy: a 4-face batch took
-            # 150-340 ms with 2 threads and 17 ms with 1 (one face: 4-17 ms and 5 ms).
+            # Intra-op threads: half the cores, at most 4 (a process-wide torch setting; this
+            # engine is torch's only user in the app). The model's tensors are small, so every
+            # op of a threaded batch waits at a barrier for each of its threads: where MediaPipe,
+            # capture or another process holds a core, that wait is the whole frame. Measured on
+            # the 2-core machine with the other core busy: a 4-face batch took 150-340 ms with 2
+            # threads and 17 ms with 1 (quiet: 6.8 ms with 2). Half the cores leaves the other
+            # half to tracking and capture.
+            cpu_threads = cpu_threads or max(1, min(4, (os.cpu_count() or 1) // 2))
             torch.set_num_threads(cpu_threads)
 
         from app.warp_field import WarpField

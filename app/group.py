@@ -28,9 +28,9 @@ from .animator import Animator
 from .assign import AssignSettings, FaceAssigner
 from .capture import Frame
 from .cast import Cast
-from .pipeline import PipelineSettings, make_engine
+from .pipeline import FaceTracking, PipelineSettings, TrackedFrame, make_engine
 from .retarget import Motion, PosedFace
-from .tracking import FaceObservation, FaceTracker, TrackerSettings
+from .tracking import FaceObservation, TrackerSettings
 
 
 @dataclass
@@ -56,7 +56,7 @@ class GroupPuppeteer:
         grid = cast.faces[0].avatar.rig.grid_size
         self.engine = engine or make_engine(settings.engine, grid)
         # Tracking exactly N faces: MediaPipe re-runs its detector only while fewer are tracked.
-        self.tracker = FaceTracker(TrackerSettings(max_faces=len(cast.faces)))
+        self.tracking = FaceTracking(TrackerSettings(max_faces=len(cast.faces)))
         self.assigner = FaceAssigner(cast.slot_x(), assign, on_change)
         self.animators = [Animator(f.avatar, self.engine, settings.animator) for f in cast.faces]
         self._batches: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
@@ -71,13 +71,16 @@ class GroupPuppeteer:
         with self._lock:
             self.assigner.swap(a, b)
 
+    def track(self, frame: Frame) -> TrackedFrame:
+        """The tracking half of `process`; the live loop runs it in the capture thread."""
+        return self.tracking(frame, self.settings.mirror_input)
+
     def process(self, frame: Frame) -> GroupFrameResult:
+        tracked = self.track(frame)
+        image = tracked.image
         with self._lock:
-            t0 = time.perf_counter()
-            image = frame.image[:, ::-1].copy() if self.settings.mirror_input else frame.image
-            detected = self.tracker.detect(image)
             t1 = time.perf_counter()
-            drivers = self.assigner.update(detected, image, frame.timestamp)
+            drivers = self.assigner.update(tracked.faces, image, frame.timestamp)
             poses = [a.pose(f, frame.timestamp) for a, f in zip(self.animators, drivers)]
             # A face nobody drives that has eased back to neutral is the still canvas: no work.
             active = tuple(k for k, (f, (_, motion)) in enumerate(zip(drivers, poses))
@@ -93,7 +96,7 @@ class GroupPuppeteer:
                 x0, y0, x1, y1 = member.canvas_box
                 np.copyto(out[y0:y1, x0:x1], crop, where=member.support[..., None])
             t4 = time.perf_counter()
-        times = {"track": (t1 - t0) * 1e3, "retarget": (t2 - t1) * 1e3, "render": (t4 - t2) * 1e3,
+        times = {"track": tracked.track_ms, "retarget": (t2 - t1) * 1e3, "render": (t4 - t2) * 1e3,
                  "model": (t3 - t2) * 1e3}
         return GroupFrameResult(frame.index, out, image, drivers, [p for p, _ in poses], [m for _, m in poses],
                                 self.assigner.people(), times)
@@ -107,4 +110,4 @@ class GroupPuppeteer:
         return self._batches[active]
 
     def close(self) -> None:
-        self.tracker.close()
+        self.tracking.close()

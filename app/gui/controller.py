@@ -221,6 +221,12 @@ class _ProcessorSwitch:
             self.used = self.generation
             return self.target.process(frame)  # type: ignore[union-attr]
 
+    def track(self, frame):
+        """Runs in the capture thread, beside `process`: no lock, so tracking overlaps rendering
+        (a processor closed meanwhile tracks no face for that one frame)."""
+        target = self.target
+        return target.track(frame) if target is not None else frame
+
     def set(self, target: Puppeteer | GroupPuppeteer) -> Puppeteer | GroupPuppeteer | None:
         """Install `target` (waits for the frame in progress); returns the previous one, which
         no frame uses any more."""

@@ -110,6 +110,7 @@ class FaceAssigner:
         self.on_change = on_change
         self.tracks: list[Track | None] = [None] * len(self.slot_x)
         self._people = 0
+        self._now = 0.0
 
     def reset(self) -> None:
         self.tracks = [None] * len(self.slot_x)
@@ -120,8 +121,9 @@ class FaceAssigner:
         return tr is not None and t - tr.last_seen <= self.settings.keep_seconds
 
     def people(self) -> list[int | None]:
-        """The person number driving each slot, None where the slot is free."""
-        return [tr.person if tr is not None else None for tr in self.tracks]
+        """The person number each slot is kept for (driving it, or away for a moment), None
+        where the slot is free."""
+        return [tr.person if self.in_use(i, self._now) else None for i, tr in enumerate(self.tracks)]
 
     def swap(self, a: int, b: int) -> None:
         """The user reassigns: the people on slots a and b trade avatar faces."""
@@ -131,6 +133,7 @@ class FaceAssigner:
     def update(self, faces: Sequence[FaceObservation], image: np.ndarray, t: float) -> list[FaceObservation | None]:
         """This frame's faces -> the face driving each slot (None: nobody drives it now)."""
         s = self.settings
+        self._now = t
         looks = [appearance(image, f) for f in faces]
         out: list[FaceObservation | None] = [None] * len(self.tracks)
         matched = self._match(faces, looks, t)

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .background import BackgroundPlate, build_background
 from .composite import Framing, place_in_frame
 from .errors import AvatarError
 from .landmarks import CHEEKS, INNER_LIPS
@@ -34,6 +35,9 @@ class Avatar:
     rig: WarpRig
     skin_lab: tuple[np.ndarray, np.ndarray]  # mean, std of cheek colour in Lab
     mouth_area: float  # inner-lip area at rest, pixels
+    # The rig crop with the person painted out, so the background stays still behind a
+    # turning head; None where the person/background split is unsure (the crop warps whole).
+    background: BackgroundPlate | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -140,11 +144,12 @@ def avatar_from_landmarks(framed: np.ndarray, pts: np.ndarray, grid_size: int = 
     """An avatar for the face at `pts` (framed pixels) in the already framed image. `reach`
     scales how far around the face the warp extends (below 1 where other faces are near)."""
     out_size = (framed.shape[1], framed.shape[0])
+    rig = build_rig(pts, out_size, grid_size, reach=reach)
     return Avatar(
-        name=name, path=path, image=framed, face=AvatarFace(pts),
-        rig=build_rig(pts, out_size, grid_size, reach=reach),
+        name=name, path=path, image=framed, face=AvatarFace(pts), rig=rig,
         skin_lab=skin_colour(framed, pts),
         mouth_area=polygon_area(pts[list(INNER_LIPS), :2]),
+        background=build_background(framed, rig, pts),
     )
 
 

@@ -1,9 +1,10 @@
 """Closed eyes: what shows when the avatar's lids meet.
 
-The warp moves the lids together, but at the warp grid's resolution (a few pixels per cell)
-a thin band of the eye still shows through. When the lids close, the eye opening is painted
-over with the surrounding lid skin (OpenCV's inpainting, on the few hundred pixels of the
-eye only) and a lash line is drawn where the lids meet.
+The warp's field lives on a coarse grid (about 3 px per step at 512x512), so on its own it
+leaves a shut eye's opening a few pixels tall, and MediaPipe reads that band as an open eye.
+`sharpen_lids` rebuilds the backward maps across each closing eye at pixel resolution, so the
+lids land exactly where the pose puts them and a shut eye shows only lid skin and lashes;
+`close_eyes` then darkens the lash line where the lids meet.
 """
 
 from __future__ import annotations
@@ -29,40 +30,174 @@ def openness(points: np.ndarray, eye: int) -> float:
 
 
 def close_eyes(canvas: np.ndarray, posed: np.ndarray, neutral_in_pose: np.ndarray, rest_openness) -> None:
-    """Paint closed lids into `canvas` (in place) for each eye the pose closes.
+    """Draw the lash line of each eye the pose shuts into `canvas` (in place).
 
-    `posed`: the avatar's posed landmarks in canvas pixels; `neutral_in_pose`: its neutral
-    landmarks moved rigidly with the head (where the open eye was); `rest_openness`: the
-    avatar's own openness per eye.
+    The lids themselves are closed by the warp, at pixel resolution (`sharpen_lids`): what it
+    shows is the avatar's own lid skin and lashes, so nothing is painted over the eye (an
+    inpainted patch read as a grey smudge, and MediaPipe still saw a half-open eye in it).
+    What is added is the soft shadow of the lash line where the lids meet, darker the more the
+    eye is shut. `posed`: the avatar's posed landmarks in canvas pixels; `neutral_in_pose`: its
+    neutral landmarks moved rigidly with the head (unused, kept for the caller); `rest_openness`:
+    the avatar's own openness per eye.
     """
     h, w = canvas.shape[:2]
     for eye in (0, 1):
         k = openness(posed, eye) / max(rest_openness[eye], 1e-6)
-        alpha = float(np.clip((0.6 - k) / 0.35, 0.0, 1.0))
+        alpha = float(np.clip((LASH_FROM - k) / (LASH_FROM - LASH_FULL), 0.0, 1.0))
         if alpha <= 0.0:
             continue
-        contour = eye_contour(neutral_in_pose, eye)
-        width = float(np.linalg.norm(contour[0] - contour[len(contour) // 2]))
-        pad = max(3, int(width * 0.35))
-        x0, y0 = np.floor(contour.min(axis=0)).astype(int) - pad
-        x1, y1 = np.ceil(contour.max(axis=0)).astype(int) + pad
+        corners, upper, lower = _EYES[eye]
+        line = (posed[list(upper), :2] + posed[list(lower), :2]) / 2
+        line = np.vstack([posed[corners[0], :2], line, posed[corners[1], :2]])
+        width = float(np.linalg.norm(line[0] - line[-1]))
+        pad = max(3, int(width * 0.1))
+        x0, y0 = np.floor(line.min(axis=0)).astype(int) - pad
+        x1, y1 = np.ceil(line.max(axis=0)).astype(int) + pad
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         if x1 - x0 < 4 or y1 - y0 < 4:
             continue
         region = canvas[y0:y1, x0:x1]
-        mask = np.zeros(region.shape[:2], np.uint8)
-        cv2.fillPoly(mask, [np.round(contour - (x0, y0)).astype(np.int32)], 255)
-        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8), iterations=max(1, int(width * 0.08)))
-        lid = cv2.inpaint(region, mask, max(2.0, width * 0.1), cv2.INPAINT_TELEA)
-        # The lash line: a soft dark curve along the posed lids, where they meet.
-        corners, upper, lower = _EYES[eye]
-        line = (posed[list(upper), :2] + posed[list(lower), :2]) / 2
-        line = np.vstack([posed[corners[0], :2], line, posed[corners[1], :2]]) - (x0, y0)
         lash = np.zeros(region.shape[:2], np.uint8)
-        cv2.polylines(lash, [np.round(line * 4).astype(np.int32)], False, 255,
-                      thickness=max(1, int(round(width * 0.05))), lineType=cv2.LINE_AA, shift=2)
-        lash_a = (cv2.GaussianBlur(lash, (3, 3), 0).astype(np.float32) / 255.0 * 0.55)[..., None]
-        lid = (lid.astype(np.float32) * (1 - lash_a) + lid.astype(np.float32) * 0.35 * lash_a)
-        soft = cv2.GaussianBlur(mask, (5, 5), 0).astype(np.float32)[..., None] / 255.0
-        a = np.maximum(soft, lash_a / 0.55 * (lash_a > 0)) * alpha
-        region[:] = (lid * a + region.astype(np.float32) * (1 - a)).astype(np.uint8)
+        cv2.polylines(lash, [np.round((line - (x0, y0)) * 4).astype(np.int32)], False, 255,
+                      thickness=max(1, int(round(width * 0.04))), lineType=cv2.LINE_AA, shift=2)
+        a = cv2.GaussianBlur(lash, (3, 3), 0).astype(np.float32)[..., None] * (LASH_DARKEN * alpha / 255.0)
+        region[:] = (region.astype(np.float32) * (1.0 - a)).astype(np.uint8)
+
+
+LASH_FROM = 0.6  # relative openness below which the lash line starts to show
+LASH_FULL = 0.2  # and at which it is at full strength
+LASH_DARKEN = 0.5  # share of the light the lash line takes away at full strength
+
+
+# --------------------------------------------------------------------------------------------
+# Lids at pixel resolution
+
+
+_SAMPLES = 24  # stations along each eye where the lid geometry is evaluated
+_CORNER_FADE = 0.15  # eye widths beyond each corner over which the correction fades out
+LASH_SQUEEZE = 1.0  # 0: a shut lid's skin is stretched evenly; 1: mostly away from the lashes
+SHARPEN_FROM = 0.75  # relative openness below which the lids are sharpened,
+SHARPEN_RAMP = 0.25  # fully from SHARPEN_FROM - SHARPEN_RAMP
+MARGIN = 0.2  # of the rest lid gap
+BAND = 0.4  # eye widths above and below the lids over which the lid skin is re-laid
+
+
+def _squeeze(t: np.ndarray) -> np.ndarray:
+    """0 -> 0, 1 -> 1, slope 0.3 at 0 and 2.4 at 1: the end near the lid margin is compressed."""
+    return 0.3 * t + 0.7 * t * t * t
+
+
+def _lid_curves(points: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower lid polylines, corner to corner, (N, 2) each."""
+    corners, upper, lower = _EYES[eye]
+    return (points[[corners[0], *upper, corners[1]], :2], points[[corners[0], *lower, corners[1]], :2])
+
+
+def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.ndarray, cell: float) -> None:
+    """Make the backward maps (in place) take each lid exactly where the pose puts it.
+
+    The warp's field is computed on a coarse grid (`cell` pixels per step) and interpolated, so
+    across a lid the map ramps over a couple of cells: a closing eye's opening is squeezed to
+    a band a few pixels tall instead of vanishing (measured: a 6 px eye opening still 3 px
+    tall when the pose shuts it), and MediaPipe reads that band as an open eye. Here, in a
+    band of `d` pixels on either side of each eye, the map is rebuilt at pixel resolution,
+    piecewise linearly across the lids: from the warp's own map `d` above the upper lid to
+    the avatar's upper-lid margin at the posed upper lid, the warp's map (corrected to match
+    the lids exactly, so the iris still follows the gaze) between the lids, and from the
+    lower-lid margin to the warp's map `d` below. A shut eye then shows no eye at all, only
+    the stretched lid skin with its lashes meeting the lower lid.
+
+    `posed`, `source`: (478, >=2) landmarks in crop pixels, posed and at rest.
+    """
+    h, w = mx.shape
+    for eye in (0, 1):
+        # Only a closing eye needs it (the grid's soft lids are harmless on an open one), and
+        # it fades in as the eye closes, so nothing pops; most frames skip it.
+        k = openness(posed, eye) / max(openness(source, eye), 1e-6)
+        strength = float(np.clip((SHARPEN_FROM - k) / SHARPEN_RAMP, 0.0, 1.0))
+        if strength <= 0.0:
+            continue
+        pu, pl = _lid_curves(posed, eye)
+        su, sl = _lid_curves(source, eye)
+        c0, c1 = pu[0], pu[-1]
+        width = float(np.linalg.norm(c1 - c0))
+        if width < 4:
+            continue
+        e = (c1 - c0) / width
+        n = np.array([-e[1], e[0]])
+        s0, s1 = su[0], su[-1]
+        ns = np.array([-(s1 - s0)[1], (s1 - s0)[0]])
+        if float((sl.mean(axis=0) - su.mean(axis=0)) @ ns) < 0:  # n points from upper to lower lid
+            n = -n
+        d = max(2.0 * cell, BAND * width)
+
+        def station(curve_p, curve_s):
+            u = (curve_p - c0) @ e / width
+            v = (curve_p - c0) @ n
+            order = np.argsort(u, kind="stable")
+            return u[order], v[order], curve_s[order]
+
+        uu, vu, ssu = station(pu, su)
+        ul, vl, ssl = station(pl, sl)
+        us = np.linspace(0.0, 1.0, _SAMPLES)
+        v_up = np.interp(us, uu, vu)
+        v_lo = np.maximum(np.interp(us, ul, vl), v_up)  # lids that pass each other have met
+        src_up = np.stack([np.interp(us, uu, ssu[:, k]) for k in (0, 1)], 1)
+        src_lo = np.stack([np.interp(us, ul, ssl[:, k]) for k in (0, 1)], 1)
+        base = c0 + np.outer(us * width, e)
+        q = np.concatenate([base + np.outer(v_up - d, n), base + np.outer(v_up, n),
+                            base + np.outer(v_lo, n), base + np.outer(v_lo + d, n)]).astype(np.float32)
+        # The warp's own map at the band's edges and on the lids (bilinear).
+        qx, qy = q[:, 0].reshape(-1, 1), q[:, 1].reshape(-1, 1)
+        old_x = cv2.remap(mx, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel()
+        old_y = cv2.remap(my, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel()
+        old = np.stack([old_x, old_y], 1).reshape(4, _SAMPLES, 2)
+        above, on_up, on_lo, below = old
+        # How shut each station is (0 open as at rest, 1 shut): the lid skin is then stretched
+        # mostly away from the lid margin, so the lashes stay a thin line.
+        ns_unit = ns / max(float(np.linalg.norm(ns)), 1e-6)
+        gap_src = np.maximum((src_lo - src_up) @ ns_unit, 1e-6)
+        closed = np.clip(1.0 - (v_lo - v_up) / gap_src, 0.0, 1.0)
+        shut = closed * LASH_SQUEEZE
+        # A shut eye takes its lids from a little outside the landmarks' lid lines: on many
+        # faces (paintings above all) those lie a pixel or two inside the eye, and the white
+        # of the eye there would show as a sliver on the shut lid.
+        margin = (closed * (MARGIN * gap_src + 0.02 * width))[:, None] * ns_unit
+        src_up, src_lo = src_up - margin, src_lo + margin
+        fix_up, fix_lo = src_up - on_up, src_lo - on_lo
+
+        # The pixels the band covers.
+        ext = np.concatenate([base + np.outer(v_up - d, n), base + np.outer(v_lo + d, n),
+                              [c0 - e * width * _CORNER_FADE, c1 + e * width * _CORNER_FADE]])
+        x0, y0 = np.maximum(np.floor(ext.min(axis=0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(ext.max(axis=0)).astype(int) + 2, (w, h))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        rel_x, rel_y = (xs - c0[0]).ravel(), (ys - c0[1]).ravel()
+        u = (rel_x * e[0] + rel_y * e[1]) / width
+        v = (rel_x * n[0] + rel_y * n[1])[:, None]
+        # Every station quantity at each pixel's place along the eye, in one interpolation.
+        table = np.column_stack([v_up, v_lo, shut, above, src_up, src_lo, below, fix_up, fix_lo])
+        pos = np.clip(u, 0.0, 1.0) * (_SAMPLES - 1)
+        i0 = np.minimum(pos.astype(np.int32), _SAMPLES - 2)
+        f = (pos - i0)[:, None]
+        val = table[i0] * (1.0 - f) + table[i0 + 1] * f
+        a_v, b_v, sq = val[:, 0:1], val[:, 1:2], val[:, 2:3]
+        ab, su_, sl_, be, fu, fl = (val[:, 3 + 2 * j:5 + 2 * j] for j in range(6))
+        fade = np.clip(np.minimum(u + _CORNER_FADE, 1.0 + _CORNER_FADE - u) / _CORNER_FADE, 0.0, 1.0)[:, None] * strength
+        inside = ((v > a_v - d) & (v < b_v + d) & (fade > 0)).ravel().reshape(y1 - y0, x1 - x0)
+        if not inside.any():
+            continue
+        cur = np.stack([mx[y0:y1, x0:x1].ravel(), my[y0:y1, x0:x1].ravel()], 1)
+        t_up = np.clip((v - (a_v - d)) / d, 0.0, 1.0)
+        t_lo = np.clip((v - b_v) / d, 0.0, 1.0)
+        t_up = t_up + sq * (_squeeze(t_up) - t_up)
+        t_lo = t_lo + sq * ((1.0 - _squeeze(1.0 - t_lo)) - t_lo)
+        t_mid = np.clip((v - a_v) / np.maximum(b_v - a_v, 1e-6), 0.0, 1.0)
+        target = np.where(v < a_v, ab + (su_ - ab) * t_up,
+                          np.where(v > b_v, sl_ + (be - sl_) * t_lo, cur + fu + (fl - fu) * t_mid))
+        new = (cur + (target - cur) * fade).astype(np.float32)
+        keep = inside.ravel()
+        mx[y0:y1, x0:x1][inside] = new[keep, 0]
+        my[y0:y1, x0:x1][inside] = new[keep, 1]

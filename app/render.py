@@ -17,7 +17,8 @@ import numpy as np
 from engines.base import FieldEngine
 
 from .avatar import Avatar
-from .eyes import close_eyes, openness
+from .background import composite, person_layer
+from .eyes import close_eyes, openness, sharpen_lids
 from .mouth import MouthSource, fill_mouth
 from .retarget import PosedFace
 from .rig import DEFAULT_GRID_SIZE
@@ -29,6 +30,7 @@ class RenderSettings:
 
     grid_size: int = DEFAULT_GRID_SIZE
     fill_mouth: bool = True
+    still_background: bool = True  # the person over the avatar's still plate (where it has one)
 
 
 class Renderer:
@@ -41,6 +43,9 @@ class Renderer:
         rig = avatar.rig
         c = rig.crop
         self._crop_image = np.ascontiguousarray(avatar.image[c.y0:c.y1, c.x0:c.x1])
+        # With a still background plate, the crop carries the person's coverage as its alpha.
+        bg = avatar.background if settings.still_background else None
+        self._layer = person_layer(self._crop_image, bg) if bg is not None else self._crop_image
         ys, xs = np.mgrid[0:c.height, 0:c.width].astype(np.float32)
         self._identity = (xs, ys)
         self._scale = np.array([(c.width - 1) / 2.0, (c.height - 1) / 2.0], np.float32)
@@ -50,6 +55,8 @@ class Renderer:
         lin = np.linspace(-1.0, 1.0, g, dtype=np.float32)
         self._grid_identity = np.stack(np.meshgrid(lin, lin), axis=-1)
         self._rest_openness = (openness(avatar.face.landmarks, 0), openness(avatar.face.landmarks, 1))
+        self._rest_local = avatar.face.landmarks[:, :2] - (c.x0, c.y0)
+        self._cell = max(c.width - 1, c.height - 1) / max(g - 1, 1)
 
     @property
     def rig_tensors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -80,10 +87,13 @@ class Renderer:
         model itself (several faces in one batch); otherwise it is run here."""
         c = self.avatar.rig.crop
         mx, my = self.maps_from_grid(grid) if grid is not None else self.sampling_maps(posed)
-        m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)  # fixed-point maps remap ~2x faster
-        warped = cv2.remap(self._crop_image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         local = posed.landmarks.copy()
         local[:, :2] -= (c.x0, c.y0)
+        sharpen_lids(mx, my, local, self._rest_local, self._cell)  # lids at pixel, not grid, resolution
+        m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)  # fixed-point maps remap ~2x faster
+        warped = cv2.remap(self._layer, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if warped.shape[2] == 4:  # the warped person over the still background plate
+            warped = composite(warped, self.avatar.background)
         neutral = posed.head.apply(self.avatar.face.landmarks[:, :2]) - (c.x0, c.y0)
         close_eyes(warped, local, neutral, self._rest_openness)
         if self.settings.fill_mouth:

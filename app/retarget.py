@@ -22,6 +22,13 @@ _EYES = (
 )
 
 
+# A shut eye keeps this share of its rest lid gap (about half a pixel): lids and iris laid on
+# one line leave the warp's triangles there with no orientation, some turn over, and the warp's
+# untangler then drags the lids by several pixels (a flat patch over the eye). The renderer
+# shows such an eye shut all the same (eyes.py).
+SHUT_LID_GAP = 0.08
+
+
 @dataclass(frozen=True)
 class RetargetSettings:
     """How the driver's motion is carried over. Gains are 1.0 for a faithful copy."""
@@ -168,6 +175,92 @@ def _blink_curve(ratio: float, closed_below: float, open_above: float) -> float:
     return float(open_above * t * t * (3 - 2 * t))
 
 
+# Inner-lip pairs, corner to corner, upper and lower paired by position along the mouth.
+_UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+_LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+_LIP_FALLOFF = 0.1  # face sizes from the lip line: how far the lips' un-crossing carries
+
+
+def _uncross_lips(base: np.ndarray, pts: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Lips may close but not pass through each other.
+
+    Motion is relative: a driver whose neutral mouth is slightly open, pressing the lips shut,
+    asks for a closing that an avatar with closed lips at rest has no room for; applied as is,
+    the avatar's upper and lower lips cross (the warp folds there, and a landmark detector reads
+    the crossed lips as an opening). Wherever a lower inner lip point would rise above its upper
+    partner, both go back to where they meet, and the lips around them follow, fading out
+    `_LIP_FALLOFF` face sizes away from the lip line.
+    """
+    up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
+    a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
+    along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+    down = np.array([-along[1], along[0]])
+    if float((base[152, :2] - (a + b) / 2) @ down) < 0:  # towards the chin
+        down = -down
+    gap = (pts[lo, :2] - pts[up, :2]) @ down
+    floor = np.minimum((base[lo, :2] - base[up, :2]) @ down, 0.0)
+    cross = np.maximum(floor - gap, 0.0)
+    if not cross.any():
+        return pts
+    # The overlap, as a function of the position along the mouth (nothing at the corners).
+    xs = ((base[up, :2] + base[lo, :2]) / 2 - a) @ along
+    mid = ((base[up, :2] + base[lo, :2]) / 2 - a) @ down
+    order = np.argsort(xs)
+    width = float((b - a) @ along)
+    kx = np.concatenate([[0.0], xs[order], [width]])
+    kc = np.concatenate([[0.0], cross[order], [0.0]])
+    km = np.concatenate([[0.0], mid[order], [0.0]])
+    rel = base[region, :2] - a
+    x, y = rel @ along, rel @ down
+    off = y - np.interp(x, kx, km)
+    side = np.sign(off)
+    side[np.isin(region, up)] = -1.0
+    side[np.isin(region, lo)] = 1.0
+    f = face_size(base)
+    w = np.clip(1.0 - np.abs(off) / (_LIP_FALLOFF * f), 0.0, 1.0)
+    shift = side * w * np.interp(x, kx, kc) / 2
+    out = pts.copy()
+    out[region, :2] += shift[:, None] * down
+    return out
+
+
+def _between_lids(base: np.ndarray, posed: np.ndarray, corners, upper, lower, points: np.ndarray,
+                  shift: np.ndarray, k: float) -> np.ndarray:
+    """`points` ((N, 3), inside the eye at rest) carried with the lids: each keeps its place
+    between the upper and the lower lid at its position along the eye, in depth too, so that a
+    shut eye lays them on the line where the lids meet (after the head's 3-D rotation as well;
+    an iris left at its own depth swings off that line on a nod). `k` is the eye's openness
+    (0 shut): it scales the gaze's `shift`, so a shut eye's iris is back at rest, in the lids'
+    own order, and its own depth's share."""
+    c0, c1 = base[corners[0], :2], base[corners[1], :2]
+    width = max(float(np.linalg.norm(c1 - c0)), 1e-6)
+    e = (c1 - c0) / width
+    n = np.array([-e[1], e[0]])
+
+    def lid(src: np.ndarray, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        curve = src[[corners[0], *idx, corners[1]]]
+        rel = curve[:, :2] - c0
+        u, v = rel @ e, rel @ n
+        order = np.argsort(u, kind="stable")
+        return u[order], v[order], curve[order, 2]
+
+    def at(u, curve):
+        return np.interp(u, curve[0], curve[1]), np.interp(u, curve[0], curve[2])
+
+    rel = points[:, :2] - c0
+    u, v = rel @ e, rel @ n
+    (top, ztop), (bottom, zbot) = at(u, lid(base, upper)), at(u, lid(base, lower))
+    frac = (v - top) / np.where(np.abs(bottom - top) < 1e-6, 1e-6, bottom - top)
+    depth = points[:, 2] - (ztop + np.clip(frac, 0.0, 1.0) * (zbot - ztop))
+    u2 = u + (shift @ e) * k
+    (top2, ztop2), (bottom2, zbot2) = at(u2, lid(posed, upper)), at(u2, lid(posed, lower))
+    v2 = top2 + frac * (bottom2 - top2) + (shift @ n) * k
+    out = np.empty_like(points)
+    out[:, :2] = c0 + np.outer(u2, e) + np.outer(v2, n)
+    out[:, 2] = ztop2 + np.clip(frac, 0.0, 1.0) * (zbot2 - ztop2) + depth * k
+    return out
+
+
 def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
                  reference: DriverReference | None = None, absolute_points: np.ndarray | None = None) -> PosedFace:
     """Pose the avatar's landmarks with the driver's motion."""
@@ -192,10 +285,11 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     else:
         frame = np.eye(3)
     pts = base + (motion.expression @ frame.T) * f * gains[:, None]
+    pts = _uncross_lips(base, pts, parts["mouth"])
 
     for eye, (corners, upper, lower, iris) in enumerate(_EYES):
         ratio = 1.0 + settings.eyes_gain * (float(motion.eye_openness[eye]) - 1.0)
-        k = np.clip(_blink_curve(ratio, settings.blink_closed_below, settings.blink_open_above), 0.0, 1.6)
+        k = np.clip(_blink_curve(ratio, settings.blink_closed_below, settings.blink_open_above), SHUT_LID_GAP, 1.6)
         up, low = base[list(upper)], base[list(lower)]
         # Lids meet a quarter of the way up from the lower lid, as in a real blink.
         meet = low + 0.25 * (up - low)
@@ -205,9 +299,12 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         shift = np.clip(motion.gaze[eye] * settings.gaze_gain, [-0.15, -0.08], [0.15, 0.08]) * width
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift
-        # The iris is squashed with the lids so that a closed eye hides it.
-        lid_mid = meet.mean(axis=0)
-        iris_pts[:, 1] = lid_mid[1] + (iris_pts[:, 1] - lid_mid[1]) * min(k, 1.0)
+        if k < 1.0:
+            # The iris closes with the lids: each iris point keeps its place between the upper
+            # and the lower lid at its own position along the eye, so a shut eye lays it on the
+            # line where the lids meet. (Squashing it towards one mean point put it off that
+            # line on a tilted or far eye, and the warp folded there: a flat patch over the eye.)
+            iris_pts = _between_lids(base, pts, corners, upper, lower, base[list(iris)], shift, k)
         pts[list(iris)] = iris_pts
 
     rotvec = motion.rotation * settings.head_gain

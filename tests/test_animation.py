@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from app import landmarks as lm
 from app.animator import AnimatorSettings
 from app.avatar import load_avatar
 from app.capture import Frame
@@ -98,6 +99,24 @@ def test_eyes_close_fully_on_a_blink(expressions_run):
     assert o[closed].min() / np.median(o[~closed]) < 0.4  # the deepest moment reads shut
 
 
+@pytest.fixture(scope="module")
+def blinking_run(data_dir) -> Run:
+    # A man blinking and squinting (lp_d9) on a photo: the eyes must read shut, not half open.
+    return _drive(data_dir, "astronaut.png", "lp_d9.mp4", limit=120, step=3)
+
+
+def test_shut_eyes_read_shut_on_a_photo(blinking_run):
+    """MediaPipe on the output, at the driver's closed-eye frames, against its open frames.
+    The grid warp alone left a shut eye's opening a few pixels tall and an inpainted lid over
+    it read as half open (0.47 of open here); lids closed at pixel resolution read 0.26."""
+    keep, drv, out = _paired(blinking_run)
+    d = np.array([eye_open(p) for p in drv])
+    o = np.array([eye_open(p) for p in out])
+    closed = d < 0.35 * np.median(d)
+    assert closed.sum() >= 3, "the clip has closed eyes"
+    assert np.median(o[closed]) / np.median(o[~closed]) < 0.4
+
+
 def test_background_far_from_face_is_unchanged(expressions_run):
     c = expressions_run.crop
     outside = np.ones(expressions_run.avatar_image.shape[:2], bool)
@@ -120,3 +139,35 @@ def test_head_does_not_grow_when_driver_leans_in(data_dir):
     assert face_size(posed.landmarks) == pytest.approx(avatar.face.size, rel=0.02)
     follow = apply_motion(avatar.face, measure_motion(reference, leaning), RetargetSettings(scale_gain=1.0), reference)
     assert face_size(follow.landmarks) == pytest.approx(avatar.face.size * 1.3, rel=0.03)
+
+
+def test_lips_close_but_do_not_cross(data_dir):
+    """A driver whose neutral mouth is slightly open presses the lips shut: an avatar whose lips
+    are closed at rest has no room for that closing. Applied as is, its lips passed through each
+    other, which folds the warp and reads as an opening (+2.7% of the face size asked for while
+    the driver closed by 2.8%). They must meet instead, and a real opening still carries over."""
+    from app.retarget import DriverReference, RetargetSettings, apply_motion, face_size, measure_motion
+
+    upper, lower = [191, 80, 81, 82, 13, 312, 311, 310, 415], [95, 88, 178, 87, 14, 317, 402, 318, 324]
+
+    def signed_gaps(points):  # lower minus upper inner lip, along the face's downward direction
+        a, b = points[lm.MOUTH_CORNERS[0], :2], points[lm.MOUTH_CORNERS[1], :2]
+        along = (b - a) / np.linalg.norm(b - a)
+        down = np.array([-along[1], along[0]])
+        down = down if (points[152, :2] - (a + b) / 2) @ down > 0 else -down
+        return (points[lower, :2] - points[upper, :2]) @ down / face_size(points) * 100
+
+    avatar = load_avatar(data_dir / "portraits" / "st_art_20.png", Framing(512, 512))
+    frames = read_frames(data_dir / "driving" / "webcam_crop_expressions.mp4", limit=163)
+    with FaceTracker() as tracker:
+        neutral, pressed, wide = (tracker.detect(frames[i])[0].landmarks for i in (0, 100, 162))
+    reference = DriverReference.from_landmarks(neutral)
+    assert signed_gaps(pressed)[4] - signed_gaps(neutral)[4] < -1.5  # the driver closes by >1.5%
+    rest = signed_gaps(avatar.face.landmarks)
+    closed = signed_gaps(apply_motion(avatar.face, measure_motion(reference, pressed), RetargetSettings(),
+                                      reference).landmarks)
+    assert np.all(closed >= np.minimum(rest, 0.0) - 0.05)
+    opened = signed_gaps(apply_motion(avatar.face, measure_motion(reference, wide), RetargetSettings(),
+                                      reference).landmarks)
+    asked = signed_gaps(wide) - signed_gaps(neutral)
+    assert opened[4] - rest[4] > 0.8 * asked[4] > 5.0

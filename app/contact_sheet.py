@@ -1,6 +1,8 @@
 """`python -m app.contact_sheet`: driver | avatar pairs at a few moments per clip, as one image.
 
-Made for docs/: a photo, a painting, a statue and a cartoon, each driven by a different clip.
+Made for docs/: a photo, a painting, a statue and a cartoon, each driven by a different clip;
+`--group` makes the several-faces sheet instead: a photo of two people driven by two real
+clips side by side.
 """
 
 from __future__ import annotations
@@ -43,11 +45,46 @@ def sheet_rows(avatar_path: Path, clip: Path, moments: int = 4, tile: int = 192)
     return np.hstack(tiles)
 
 
+GROUP = ("portraits/fr_two_people.jpg", ("driving/webcam_crop_expressions.mp4", "driving/lp_d10.mp4"))
+
+
+def group_sheet(data: Path, moments: int = 3, width: int = 512) -> np.ndarray:
+    """Rows of (two-person driver frame | group portrait output) at a few moments."""
+    from .capture import Frame
+    from .cast import load_cast
+    from .group import GroupPuppeteer
+    from .multiclip import tile_people
+
+    portrait, clips = GROUP
+    cast = load_cast([data / portrait], faces=2)
+    frames = tile_people([data / c for c in clips], limit=240, height=360)
+    group = GroupPuppeteer(cast, PipelineSettings())
+    picks = set(np.linspace(len(frames) * 0.2, len(frames) - 1, moments).astype(int))
+    rows = []
+    for i, image in enumerate(frames):
+        r = group.process(Frame(image, i, i / 30.0))
+        if i in picks:
+            d = cv2.resize(image, (width, round(image.shape[0] * width / image.shape[1])), interpolation=cv2.INTER_AREA)
+            o = cv2.resize(r.image, (round(r.image.shape[1] * d.shape[0] / r.image.shape[0]), d.shape[0]),
+                           interpolation=cv2.INTER_AREA)
+            rows.append(np.hstack([d, o]))
+    group.close()
+    return np.vstack(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.contact_sheet", description=__doc__)
     p.add_argument("--data", type=Path, default=DATA)
-    p.add_argument("--out", type=Path, default=Path("docs/contact_sheet.jpg"))
+    p.add_argument("--out", type=Path, default=None, help="default docs/contact_sheet.jpg (docs/group_sheet.jpg)")
+    p.add_argument("--group", action="store_true", help="the several-faces sheet")
     args = p.parse_args(argv)
+    if args.group:
+        out = args.out or Path("docs/group_sheet.jpg")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out), group_sheet(args.data), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        print(f"wrote {out}")
+        return 0
+    args.out = args.out or Path("docs/contact_sheet.jpg")
     rows = []
     for avatar, kind, clip in PAIRS:
         row = sheet_rows(args.data / avatar, args.data / clip)

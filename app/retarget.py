@@ -155,6 +155,9 @@ class AvatarFace:
     """The avatar's own face: what motion is applied to."""
 
     landmarks: np.ndarray  # (478, 3) pixels
+    # Room for the head to shift left, right, up, down (pixels) before its warp band is
+    # squeezed shut (`WarpRig.head_room`); unlimited where no rig says otherwise.
+    room: np.ndarray = field(default_factory=lambda: np.full(4, np.inf))
     size: float = field(init=False)
     pivot: np.ndarray = field(init=False)
 
@@ -261,6 +264,24 @@ def _between_lids(base: np.ndarray, posed: np.ndarray, corners, upper, lower, po
     return out
 
 
+# Share of the band between the moving and the still ring that a head shift may use: the band
+# on one side squeezes by the shift and the other stretches by it; past about 40% the neck
+# visibly stretches (a face that fills its frame has a thin band, so it moves less).
+ROOM_SHARE = 0.4
+
+
+def head_shift(shift: np.ndarray, avatar: AvatarFace, settings: RetargetSettings) -> np.ndarray:
+    """The driver's shift (face sizes), softly limited (tanh: small moves pass unchanged) to what
+    the avatar's rig has room for and to `settings.max_translation`."""
+    room = avatar.room / avatar.size
+    out = np.zeros(2)
+    for axis in (0, 1):
+        limit = min(settings.max_translation, ROOM_SHARE * min(room[2 * axis], room[2 * axis + 1]))
+        if limit > 1e-6:
+            out[axis] = limit * np.tanh(shift[axis] / limit)
+    return out
+
+
 def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
                  reference: DriverReference | None = None, absolute_points: np.ndarray | None = None) -> PosedFace:
     """Pose the avatar's landmarks with the driver's motion."""
@@ -316,7 +337,6 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     pts = avatar.pivot + (pts - avatar.pivot) @ rotation.T
     scale = float(np.exp(motion.log_scale * settings.scale_gain))
     pts[:, :2] = avatar.pivot[:2] + (pts[:, :2] - avatar.pivot[:2]) * scale
-    shift = np.clip(motion.translation * settings.translation_gain, -settings.max_translation, settings.max_translation)
-    pts[:, :2] += shift * f
+    pts[:, :2] += head_shift(motion.translation * settings.translation_gain, avatar, settings) * f
     return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]))
 

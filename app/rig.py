@@ -74,6 +74,16 @@ class WarpRig:
         scale = np.array([2.0 / max(self.crop.width - 1, 1), 2.0 / max(self.crop.height - 1, 1)])
         return ((dst - self.source_points) * scale).astype(np.float32)
 
+    def head_room(self) -> np.ndarray:
+        """How far (pixels) the moving head ring can shift left, right, up and down before it
+        meets the still outer ring or the crop border: the band it would squeeze."""
+        n = lm.NUM_LANDMARKS
+        inner = self.source_points[n:n + RING_POINTS]
+        outer = self.source_points[n + RING_POINTS:n + 2 * RING_POINTS]
+        lo_i, hi_i = inner.min(axis=0), inner.max(axis=0)
+        lo_o, hi_o = outer.min(axis=0), outer.max(axis=0)
+        return np.array([lo_i[0] - lo_o[0], hi_o[0] - hi_i[0], lo_i[1] - lo_o[1], hi_o[1] - hi_i[1]])
+
     @cached_property
     def _movable(self) -> np.ndarray:
         """Landmarks and the inner ring move; the outer ring and the border stay, and so do ring

@@ -171,3 +171,40 @@ def test_lips_close_but_do_not_cross(data_dir):
                                       reference).landmarks)
     asked = signed_gaps(wide) - signed_gaps(neutral)
     assert opened[4] - rest[4] > 0.8 * asked[4] > 5.0
+
+
+def test_a_frame_filling_face_does_not_slide_off_its_neck(data_dir):
+    """The singer sits up by 0.25 face sizes; a portrait whose face fills the frame has little
+    band to move in, so its head shifts by what its rig has room for, not by the driver's 0.25."""
+    from app.retarget import ROOM_SHARE
+
+    avatar = load_avatar(data_dir / "portraits" / "st_art_6.png")
+    room = avatar.face.room / avatar.face.size
+    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    frames = read_frames(data_dir / "driving" / "webcam_raw_singing.mp4", limit=25)
+    results = [puppeteer.process(Frame(f, i, i / 30)) for i, f in enumerate(frames)]
+    puppeteer.close()
+    asked = abs(results[-1].animated.motion.translation[1])
+    assert asked > 0.2  # the driver really moved
+    rigid = list(lm.RIGID)
+    moved = (results[-1].animated.posed.landmarks[rigid, :2].mean(axis=0)
+             - avatar.face.landmarks[rigid, :2].mean(axis=0)) / avatar.face.size
+    limit = ROOM_SHARE * min(room[2], room[3])
+    # The rotation (a nod) moves the rigid points a little too.
+    assert abs(moved[1]) < limit + 0.03 < asked / 3, (moved, limit, asked)
+
+
+def test_head_shift_is_soft_limited_by_the_rig_room():
+    from app.retarget import AvatarFace, RetargetSettings, head_shift
+
+    pts = np.zeros((lm.NUM_LANDMARKS, 3))
+    pts[list(lm.FACE_OVAL), :2] = np.random.default_rng(0).uniform(100, 200, (len(lm.FACE_OVAL), 2))
+    pts[list(lm.FACE_OVAL)[0], :2] = (100, 100)
+    pts[list(lm.FACE_OVAL)[1], :2] = (200, 200)
+    face = AvatarFace(pts, room=np.array([30.0, 30.0, 100.0, 100.0]))  # face size 100
+    settings = RetargetSettings()
+    small = head_shift(np.array([0.01, 0.01]), face, settings)
+    assert np.allclose(small, [0.01, 0.01], rtol=0.02)  # small moves pass unchanged
+    big = head_shift(np.array([1.0, 1.0]), face, settings)
+    assert big[0] <= 0.4 * 0.3 + 1e-9 and big[1] <= settings.max_translation + 1e-9
+    assert big[0] > 0.9 * 0.4 * 0.3  # saturates at the limit, it does not collapse

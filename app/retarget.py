@@ -264,19 +264,20 @@ def _between_lids(base: np.ndarray, posed: np.ndarray, corners, upper, lower, po
     return out
 
 
-# Share of the band between the moving and the still ring that a head shift may use: the band
-# on one side squeezes by the shift and the other stretches by it; past about 40% the neck
-# visibly stretches (a face that fills its frame has a thin band, so it moves less).
-ROOM_SHARE = 0.4
+# Share of the band between the moving and the still ring that a head shift may squeeze: the
+# head stops where its ring would meet the still one (or the crop border). A face that fills
+# its frame has no band above it: its head does not rise, it nods.
+ROOM_SHARE = 1.0
 
 
 def head_shift(shift: np.ndarray, avatar: AvatarFace, settings: RetargetSettings) -> np.ndarray:
-    """The driver's shift (face sizes), softly limited (tanh: small moves pass unchanged) to what
-    the avatar's rig has room for and to `settings.max_translation`."""
+    """The driver's shift (face sizes), softly limited (tanh: small moves pass unchanged) to the
+    room the avatar's rig has in the direction of the move, and to `settings.max_translation`."""
     room = avatar.room / avatar.size
     out = np.zeros(2)
     for axis in (0, 1):
-        limit = min(settings.max_translation, ROOM_SHARE * min(room[2 * axis], room[2 * axis + 1]))
+        toward = room[2 * axis + (1 if shift[axis] > 0 else 0)]  # left/up for a negative shift
+        limit = min(settings.max_translation, ROOM_SHARE * toward)
         if limit > 1e-6:
             out[axis] = limit * np.tanh(shift[axis] / limit)
     return out

@@ -42,3 +42,31 @@ def in_grid(clips: Sequence[Sequence[np.ndarray]], columns: int) -> list[np.ndar
 def tile_people(paths: Sequence[Path], limit: int = 150, height: int = 360, columns: int | None = None) -> list[np.ndarray]:
     clips = [read_clip(p, limit, height) for p in paths]
     return in_grid(clips, columns or len(clips))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m app.multiclip A.mp4 B.mp4 [...] --out two.mp4`: real clips side by side."""
+    import argparse
+
+    from .sinks import VideoFileSink
+
+    parser = argparse.ArgumentParser(prog="python -m app.multiclip", description=main.__doc__)
+    parser.add_argument("clips", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--columns", type=int, default=None, help="clips per row (default: all in one row)")
+    args = parser.parse_args(argv)
+    with VideoFileSource(args.clips[0]) as first:
+        fps = first.fps
+    frames = tile_people(args.clips, args.frames, args.height, args.columns)
+    sink = VideoFileSink(args.out, fps, (frames[0].shape[1], frames[0].shape[0]))
+    for f in frames:
+        sink.write(f)
+    sink.close()
+    print(f"wrote {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

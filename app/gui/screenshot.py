@@ -3,6 +3,9 @@
     xvfb-run -s "-screen 0 1600x1000x24" python -m app.gui.screenshot \
         --driver ../shared/data/driving/lp_d3.mp4 --out docs/screenshot_app.png
 
+Several faces: `--faces 2 --avatar ../shared/data/portraits/fr_two_people.jpg` with a
+two-person driving video (`python -m app.multiclip A.mp4 B.mp4 --out two.mp4` builds one).
+
 Uses throwaway settings and avatar folders, so the user's own settings are never touched.
 """
 
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/screenshot_app.png"))
     parser.add_argument("--at", type=float, default=4.0, help="seconds of animation before the grab")
     parser.add_argument("--size", default="1320x820", help="window size WxH")
+    parser.add_argument("--faces", type=int, default=1, help="avatar faces to animate (1-4)")
     args = parser.parse_args(argv)
 
     from PySide6.QtCore import QSettings
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = SettingsStore(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
         store.save(AppSettings(source_kind="file", video_path=str(args.driver.resolve()),
-                               avatar=str(args.avatar.resolve())))
+                               avatar=str(args.avatar.resolve()), faces=args.faces))
         window = MainWindow(store, avatars_dir=Path(tmp) / "avatars")
         w, h = (int(v) for v in args.size.split("x"))
         window.resize(w, h)

@@ -72,10 +72,11 @@ def load_avatar(path: Path | str, framing: Framing | None = DEFAULT_FRAMING, gri
 
 
 def prepare_avatar(image: np.ndarray, framing: Framing | None = DEFAULT_FRAMING, grid_size: int = DEFAULT_GRID_SIZE,
-                   name: str = "avatar", path: Path | None = None) -> Avatar:
+                   name: str = "avatar", path: Path | None = None, face: FaceObservation | None = None) -> Avatar:
+    """`face`: the image's largest face when the caller has already looked for it."""
     where = f"Avatar {path}" if path else "The avatar image"
     check_image_size(image, where)
-    face = detect_largest_face(image)
+    face = face or detect_largest_face(image)
     if face is None:
         raise AvatarError(f"{where} has no face PuppetCam can animate.", _FACE_HINT)
     check_face(image, face, where)

@@ -19,8 +19,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .avatar import (Avatar, avatar_from_landmarks, check_face, check_image_size, frame_image, read_image,
-                     to_framed)
+from .avatar import (Avatar, avatar_from_landmarks, check_face, check_image_size, frame_image, load_avatar,
+                     prepare_avatar, read_image, to_framed)
 from .composite import Framing
 from .errors import AvatarError
 from .rig import DEFAULT_GRID_SIZE, ring_geometry
@@ -175,9 +175,8 @@ def load_cast(paths: Sequence[Path | str], faces: int, size: tuple[int, int] | N
     with fewer images than faces the images repeat (two people can drive two copies of one
     portrait). `size` is the whole output (default: 16:9 for a group, 512x512 per tile).
     """
-    from .avatar import load_avatar  # one face per file: the single-avatar loader's checks
-
     paths = [Path(p) for p in paths]
+    loaded: dict[Path, Avatar] = {}
     if len(paths) == 1:
         image = read_image(paths[0])
         detected = detect_faces_still(image, max_faces=faces)
@@ -189,7 +188,9 @@ def load_cast(paths: Sequence[Path | str], faces: int, size: tuple[int, int] | N
     cols, rows = max(c for c, _ in cells) + 1, max(r for _, r in cells) + 1
     tile = TILE_SIZE if size is None else (max(size[0] // cols, 64), max(size[1] // rows, 64))
     framing = Framing(tile[0], tile[1], "fit" if fit else "fill")
-    loaded: dict[Path, Avatar] = {}
+    if len(paths) == 1:  # one face, already found: no second read or detection
+        loaded[paths[0]] = prepare_avatar(image, framing, grid_size, paths[0].stem, paths[0],
+                                          face=detected[0] if detected else None)
     avatars = []
     for k in range(faces):
         p = paths[k % len(paths)]

@@ -141,7 +141,7 @@ def _processor(args: argparse.Namespace, settings: PipelineSettings) -> tuple[Fr
     if args.faces == 1 and len(avatars) == 1:
         avatar = load_avatar(avatars[0], settings.framing, settings.animator.render.grid_size)
         return Puppeteer(avatar, settings, engine=choice.engine), avatar.size
-    size = None if args.size is None else (None if args.size == AUTO else args.size)
+    size = None if args.size in (None, AUTO) else args.size  # None: the cast's own default size
     cast = load_cast(avatars, args.faces, size, args.fit, args.layout, settings.animator.render.grid_size)
     if args.assign and max(args.assign) >= len(cast.faces):
         raise PuppetCamError(f"--assign names avatar face {max(args.assign) + 1}, but there are {len(cast.faces)}.",

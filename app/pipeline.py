@@ -79,9 +79,9 @@ class TrackedFrame(Frame):
 
 
 class FaceTracking:
-    """A tracker that outlives nothing: `close` waits for a detection in progress, and a frame
-    tracked after it finds no face (the live loop may still be tracking when the app swaps
-    processors; one frame without a face is held, which is invisible)."""
+    """A face tracker that is safe to close while another thread tracks: `close` waits for a
+    detection in progress, and a frame tracked after it finds no face (the live loop may still
+    be tracking when the app swaps processors; one frame without a face is held, invisibly)."""
 
     def __init__(self, settings: TrackerSettings) -> None:
         self._tracker: FaceTracker | None = FaceTracker(settings)

@@ -82,18 +82,19 @@ class FaceTracker:
         self.close()
 
 
-def detect_faces_still(image_bgr: np.ndarray, max_faces: int = 4) -> list[FaceObservation]:
-    """Best-effort detection of every face on a still image (avatars, group portraits),
-    largest first.
+def detect_faces_still(image_bgr: np.ndarray, max_faces: int = 4, enough: int | None = None) -> list[FaceObservation]:
+    """Best-effort detection of the faces on a still image (avatars, group portraits), largest
+    first.
 
     The face-mesh detector is a short-range model: it misses small faces in large paintings.
-    Faces it misses inside the boxes of MediaPipe's full-range face detector are found by
-    running the mesh again on a crop around each box.
+    While it finds fewer than `enough` (default: `max_faces`), faces it missed inside the boxes
+    of MediaPipe's full-range face detector are found by running the mesh again on a crop
+    around each box.
     """
     h, w = image_bgr.shape[:2]
     with FaceTracker(TrackerSettings(max_faces=max_faces, static_images=True)) as tracker:
         faces = tracker.detect(image_bgr)
-        if len(faces) < max_faces:
+        if len(faces) < (max_faces if enough is None else enough):
             for x0, y0, x1, y1 in _face_boxes_full_range(image_bgr):
                 if any(x0 <= f.center[0] <= x1 and y0 <= f.center[1] <= y1 for f in faces):
                     continue  # already found by the mesh
@@ -105,7 +106,8 @@ def detect_faces_still(image_bgr: np.ndarray, max_faces: int = 4) -> list[FaceOb
 
 
 def detect_largest_face(image_bgr: np.ndarray) -> FaceObservation | None:
-    faces = detect_faces_still(image_bgr)
+    # One face is enough: the full-range search runs only when the mesh finds none.
+    faces = detect_faces_still(image_bgr, enough=1)
     return faces[0] if faces else None
 
 

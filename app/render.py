@@ -81,15 +81,34 @@ class Renderer:
         grid = self.engine(self._tri_index, self._tri_weight, self.displacement(posed)[None])[0]
         return self.maps_from_grid(grid)
 
-    def render_crop(self, posed: PosedFace, mouth: MouthSource | None = None,
-                    grid: np.ndarray | None = None) -> np.ndarray:
-        """The posed rig crop only. `grid` is this face's model output when the caller ran the
-        model itself (several faces in one batch); otherwise it is run here."""
-        c = self.avatar.rig.crop
+    def frame_maps(self, posed: PosedFace, grid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The final maps `render_crop` samples the crop with (crop pixels, output -> avatar):
+        what the warp-quality measures look at. `grid`: as in `render_crop`."""
         mx, my = self.maps_from_grid(grid) if grid is not None else self.sampling_maps(posed)
+        sharpen_lids(mx, my, self.local_landmarks(posed), self._rest_local, self._cell)  # lids at pixel resolution
+        return mx, my
+
+    def local_landmarks(self, posed: PosedFace) -> np.ndarray:
+        """The posed landmarks in crop pixels."""
+        c = self.avatar.rig.crop
         local = posed.landmarks.copy()
         local[:, :2] -= (c.x0, c.y0)
-        sharpen_lids(mx, my, local, self._rest_local, self._cell)  # lids at pixel, not grid, resolution
+        return local
+
+    @property
+    def rest_landmarks(self) -> np.ndarray:
+        """The avatar's own landmarks in crop pixels."""
+        return self._rest_local
+
+    def render_crop(self, posed: PosedFace, mouth: MouthSource | None = None,
+                    grid: np.ndarray | None = None,
+                    maps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The posed rig crop only. `grid` is this face's model output when the caller ran the
+        model itself (several faces in one batch); otherwise it is run here. `maps`: the
+        `frame_maps` for this pose when the caller has them already."""
+        c = self.avatar.rig.crop
+        mx, my = maps if maps is not None else self.frame_maps(posed, grid)
+        local = self.local_landmarks(posed)
         m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)  # fixed-point maps remap ~2x faster
         warped = cv2.remap(self._layer, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if warped.shape[2] == 4:  # the warped person over the still background plate

@@ -74,6 +74,7 @@ LASH_DARKEN = 0.5  # share of the light the lash line takes away at full strengt
 
 
 _SAMPLES = 24  # stations along each eye where the lid geometry is evaluated
+_PROBES = 24  # samples along each station's normal where the warp's lid positions are looked up
 _CORNER_FADE = 0.15  # eye widths beyond each corner over which the correction fades out
 LASH_SQUEEZE = 1.0  # 0: a shut lid's skin is stretched evenly; 1: mostly away from the lashes
 SHARPEN_FROM = 0.75  # relative openness below which the lids are sharpened,
@@ -98,14 +99,14 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
 
     The warp's field is computed on a coarse grid (`cell` pixels per step) and interpolated, so
     across a lid the map ramps over a couple of cells: a closing eye's opening is squeezed to
-    a band a few pixels tall instead of vanishing (measured: a 6 px eye opening still 3 px
-    tall when the pose shuts it), and MediaPipe reads that band as an open eye. Here, in a
-    band of `d` pixels on either side of each eye, the map is rebuilt at pixel resolution,
-    piecewise linearly across the lids: from the warp's own map `d` above the upper lid to
-    the avatar's upper-lid margin at the posed upper lid, the warp's map (corrected to match
-    the lids exactly, so the iris still follows the gaze) between the lids, and from the
-    lower-lid margin to the warp's map `d` below. A shut eye then shows no eye at all, only
-    the stretched lid skin with its lashes meeting the lower lid.
+    a band a few pixels tall instead of vanishing, and MediaPipe reads that band as an open eye.
+    Here, in a band of `d` pixels on either side of each closing eye, the warp is *composed*
+    with a re-parametrisation along the eye's normal, at pixel resolution: at each station
+    along the eye, the output position of the posed upper lid is sent to where the warp itself
+    samples the avatar's upper-lid margin, the posed lower lid to where it samples the lower-lid
+    margin, and the band's edges stay put. That re-parametrisation is monotone across the eye
+    (a shut eye skips the opening, it never turns it over), and the warp is injective, so the
+    composed map cannot fold: the lids close sharply and nothing tears.
 
     `posed`, `source`: (478, >=2) landmarks in crop pixels, posed and at rest.
     """
@@ -129,6 +130,9 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         ns = np.array([-(s1 - s0)[1], (s1 - s0)[0]])
         if float((sl.mean(axis=0) - su.mean(axis=0)) @ ns) < 0:  # n points from upper to lower lid
             n = -n
+        ns_unit = ns / max(float(np.linalg.norm(ns)), 1e-6)
+        if float((su.mean(axis=0) - sl.mean(axis=0)) @ ns_unit) > 0:
+            ns_unit = -ns_unit
         d = max(2.0 * cell, BAND * width)
 
         def station(curve_p, curve_s):
@@ -144,27 +148,31 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         v_lo = np.maximum(np.interp(us, ul, vl), v_up)  # lids that pass each other have met
         src_up = np.stack([np.interp(us, uu, ssu[:, k]) for k in (0, 1)], 1)
         src_lo = np.stack([np.interp(us, ul, ssl[:, k]) for k in (0, 1)], 1)
-        base = c0 + np.outer(us * width, e)
-        q = np.concatenate([base + np.outer(v_up - d, n), base + np.outer(v_up, n),
-                            base + np.outer(v_lo, n), base + np.outer(v_lo + d, n)]).astype(np.float32)
-        # The warp's own map at the band's edges and on the lids (bilinear).
-        qx, qy = q[:, 0].reshape(-1, 1), q[:, 1].reshape(-1, 1)
-        old_x = cv2.remap(mx, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel()
-        old_y = cv2.remap(my, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel()
-        old = np.stack([old_x, old_y], 1).reshape(4, _SAMPLES, 2)
-        above, on_up, on_lo, below = old
-        # How shut each station is (0 open as at rest, 1 shut): the lid skin is then stretched
-        # mostly away from the lid margin, so the lashes stay a thin line.
-        ns_unit = ns / max(float(np.linalg.norm(ns)), 1e-6)
         gap_src = np.maximum((src_lo - src_up) @ ns_unit, 1e-6)
         closed = np.clip(1.0 - (v_lo - v_up) / gap_src, 0.0, 1.0)
-        shut = closed * LASH_SQUEEZE
         # A shut eye takes its lids from a little outside the landmarks' lid lines: on many
         # faces (paintings above all) those lie a pixel or two inside the eye, and the white
         # of the eye there would show as a sliver on the shut lid.
-        margin = (closed * (MARGIN * gap_src + 0.02 * width))[:, None] * ns_unit
-        src_up, src_lo = src_up - margin, src_lo + margin
-        fix_up, fix_lo = src_up - on_up, src_lo - on_lo
+        margin = closed * (MARGIN * gap_src + 0.02 * width)
+        level_up = src_up @ ns_unit - margin
+        level_lo = src_lo @ ns_unit + margin
+
+        # Along each station's normal, where the warp samples the avatar's lid margins.
+        base = c0 + np.outer(us * width, e)
+        ts = np.linspace(-d, d, _PROBES)
+        lo_t, hi_t = v_up - d, v_lo + d
+        probe_v = lo_t[:, None] + (hi_t - lo_t)[:, None] * (ts[None] + d) / (2 * d)
+        q = (base[:, None, :] + probe_v[..., None] * n).astype(np.float32)
+        qx, qy = q[..., 0].reshape(-1, 1), q[..., 1].reshape(-1, 1)
+        sx = cv2.remap(mx, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
+        sy = cv2.remap(my, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
+        level = np.maximum.accumulate(sx * ns_unit[0] + sy * ns_unit[1], axis=1)
+        w_up = np.array([np.interp(level_up[i], level[i], probe_v[i]) for i in range(_SAMPLES)])
+        w_lo = np.array([np.interp(level_lo[i], level[i], probe_v[i]) for i in range(_SAMPLES)])
+        # Keep the knots in order so the re-parametrisation stays monotone.
+        w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
+        w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)
+        shut = closed * LASH_SQUEEZE
 
         # The pixels the band covers.
         ext = np.concatenate([base + np.outer(v_up - d, n), base + np.outer(v_lo + d, n),
@@ -176,28 +184,32 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         rel_x, rel_y = (xs - c0[0]).ravel(), (ys - c0[1]).ravel()
         u = (rel_x * e[0] + rel_y * e[1]) / width
-        v = (rel_x * n[0] + rel_y * n[1])[:, None]
-        # Every station quantity at each pixel's place along the eye, in one interpolation.
-        table = np.column_stack([v_up, v_lo, shut, above, src_up, src_lo, below, fix_up, fix_lo])
+        v = rel_x * n[0] + rel_y * n[1]
+        table = np.column_stack([v_up, v_lo, w_up, w_lo, shut])
         pos = np.clip(u, 0.0, 1.0) * (_SAMPLES - 1)
         i0 = np.minimum(pos.astype(np.int32), _SAMPLES - 2)
         f = (pos - i0)[:, None]
-        val = table[i0] * (1.0 - f) + table[i0 + 1] * f
-        a_v, b_v, sq = val[:, 0:1], val[:, 1:2], val[:, 2:3]
-        ab, su_, sl_, be, fu, fl = (val[:, 3 + 2 * j:5 + 2 * j] for j in range(6))
-        fade = np.clip(np.minimum(u + _CORNER_FADE, 1.0 + _CORNER_FADE - u) / _CORNER_FADE, 0.0, 1.0)[:, None] * strength
-        inside = ((v > a_v - d) & (v < b_v + d) & (fade > 0)).ravel().reshape(y1 - y0, x1 - x0)
+        a_v, b_v, a_w, b_w, sq = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
+        fade = np.clip(np.minimum(u + _CORNER_FADE, 1.0 + _CORNER_FADE - u) / _CORNER_FADE, 0.0, 1.0) * strength
+        inside = (v > a_v - d) & (v < b_v + d) & (fade > 0)
         if not inside.any():
             continue
-        cur = np.stack([mx[y0:y1, x0:x1].ravel(), my[y0:y1, x0:x1].ravel()], 1)
+        # v -> v2, piecewise: [a_v - d, a_v] -> [a_v - d, a_w] (the lid skin, squeezed towards the
+        # lashes as the eye shuts), [a_v, b_v] -> [a_w, b_w] (the opening), [b_v, b_v + d] ->
+        # [b_w, b_v + d]. Every piece is increasing, and so is its blend with the identity.
         t_up = np.clip((v - (a_v - d)) / d, 0.0, 1.0)
-        t_lo = np.clip((v - b_v) / d, 0.0, 1.0)
         t_up = t_up + sq * (_squeeze(t_up) - t_up)
+        t_lo = np.clip((v - b_v) / d, 0.0, 1.0)
         t_lo = t_lo + sq * ((1.0 - _squeeze(1.0 - t_lo)) - t_lo)
         t_mid = np.clip((v - a_v) / np.maximum(b_v - a_v, 1e-6), 0.0, 1.0)
-        target = np.where(v < a_v, ab + (su_ - ab) * t_up,
-                          np.where(v > b_v, sl_ + (be - sl_) * t_lo, cur + fu + (fl - fu) * t_mid))
-        new = (cur + (target - cur) * fade).astype(np.float32)
-        keep = inside.ravel()
-        mx[y0:y1, x0:x1][inside] = new[keep, 0]
-        my[y0:y1, x0:x1][inside] = new[keep, 1]
+        v2 = np.where(v < a_v, (a_v - d) + (a_w - (a_v - d)) * t_up,
+                      np.where(v > b_v, b_w + (b_v + d - b_w) * t_lo, a_w + (b_w - a_w) * t_mid))
+        v2 = v + (v2 - v) * fade
+        shift = ((v2 - v) * inside).reshape(y1 - y0, x1 - x0)
+        px = (xs + shift * n[0]).astype(np.float32)
+        py = (ys + shift * n[1]).astype(np.float32)
+        new_x = cv2.remap(mx, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        new_y = cv2.remap(my, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mask = inside.reshape(y1 - y0, x1 - x0)
+        mx[y0:y1, x0:x1][mask] = new_x[mask]
+        my[y0:y1, x0:x1][mask] = new_y[mask]

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import landmarks as lm
-from .pose import Similarity, fit_similarity, matrix_to_rotvec, rotvec_to_matrix
+from .pose import (Similarity, euler_to_rotation, fit_similarity, matrix_to_rotvec, rotation_to_euler,
+                   rotvec_to_matrix)
 
 _RIGID = list(lm.RIGID)
 _EYES = (
@@ -47,8 +48,11 @@ class RetargetSettings:
     blink_closed_below: float = 0.4
     blink_open_above: float = 0.75
     max_translation: float = 0.25  # face sizes: beyond this the head would leave its ring
-    # A 2-D warp of one photo cannot show the far side of a head: past this the far cheek folds.
-    max_rotation_degrees: float = 32.0
+    # Head rotation limits (degrees). The warp cannot fold at any angle (it is a flow), but one
+    # photo holds no far side of the head: past these the far cheek is squeezed to a sliver.
+    max_yaw_degrees: float = 45.0
+    max_pitch_degrees: float = 30.0
+    max_roll_degrees: float = 40.0
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,17 @@ def head_shift(shift: np.ndarray, avatar: AvatarFace, settings: RetargetSettings
     return out
 
 
+def limit_rotation(rotation: np.ndarray, settings: RetargetSettings) -> np.ndarray:
+    """The rotation with its yaw, pitch and roll each clamped to the settings' limits."""
+    yaw, pitch, roll = rotation_to_euler(rotation)
+    limited = (np.clip(yaw, -settings.max_yaw_degrees, settings.max_yaw_degrees),
+               np.clip(pitch, -settings.max_pitch_degrees, settings.max_pitch_degrees),
+               np.clip(roll, -settings.max_roll_degrees, settings.max_roll_degrees))
+    if np.allclose(limited, (yaw, pitch, roll)):
+        return rotation
+    return euler_to_rotation(*limited)
+
+
 def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
                  reference: DriverReference | None = None, absolute_points: np.ndarray | None = None) -> PosedFace:
     """Pose the avatar's landmarks with the driver's motion."""
@@ -329,12 +344,7 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
             iris_pts = _between_lids(base, pts, corners, upper, lower, base[list(iris)], shift, k)
         pts[list(iris)] = iris_pts
 
-    rotvec = motion.rotation * settings.head_gain
-    angle = float(np.linalg.norm(rotvec))
-    limit = np.radians(settings.max_rotation_degrees)
-    if angle > limit:
-        rotvec = rotvec * (limit / angle)
-    rotation = rotvec_to_matrix(rotvec)
+    rotation = limit_rotation(rotvec_to_matrix(motion.rotation * settings.head_gain), settings)
     pts = avatar.pivot + (pts - avatar.pivot) @ rotation.T
     scale = float(np.exp(motion.log_scale * settings.scale_gain))
     pts[:, :2] = avatar.pivot[:2] + (pts[:, :2] - avatar.pivot[:2]) * scale

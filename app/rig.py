@@ -26,12 +26,8 @@ NUM_CONTROL_POINTS = lm.NUM_LANDMARKS + 2 * RING_POINTS + 4 * BORDER_POINTS_PER_
 # model in ~3 ms on a 2-core CPU (measured: 128x128 with 4 steps costs 6 ms).
 DEFAULT_GRID_SIZE = 96
 DEFAULT_NEWTON_STEPS = 3
-# Untangler (see there): 16 steps leave no fold on the evaluation footage and cost ~1-3 ms on
-# the frames that fold (none on those that do not).
-UNTANGLE_STEPS = 16
-UNTANGLE_SHAPE = 0.6  # per step, how much of its rest offset from its neighbours a point keeps
-UNTANGLE_OVERSHOOT = 0.1  # of the way to the target, beyond what the worst fold needs
-RING_GIVE = 0.5  # share of its motion a ring point keeps when it runs into the still band
+BORDER_CELLS = 2.0  # grid cells from the crop border within which points stay still, and over which they are freed
+BORDER_SQUEEZE = 0.5  # share of its distance to the crop border a point always keeps
 
 
 @dataclass(frozen=True)
@@ -70,9 +66,23 @@ class WarpRig:
         # with it: the warp is the identity all round the border.
         on_border = ~self._movable[n:n + RING_POINTS]
         dst[n:n + RING_POINTS] = np.where(on_border[:, None], ring, ring_shift(self.inner_ring) - (self.crop.x0, self.crop.y0))
-        dst = self._untangler(dst)
+        dst = self._keep_off_border(dst)
         scale = np.array([2.0 / max(self.crop.width - 1, 1), 2.0 / max(self.crop.height - 1, 1)])
         return ((dst - self.source_points) * scale).astype(np.float32)
+
+    def _keep_off_border(self, dst: np.ndarray) -> np.ndarray:
+        """Points near the still crop border move less, and never squeeze their band to the
+        border to under half its width: a band only a few grid cells wide cannot hold a strong
+        squeeze or stretch, and the flow folds there numerically (a face or a ring crowding an
+        image edge)."""
+        src = self.source_points
+        size = np.array([self.crop.width - 1, self.crop.height - 1], np.float64)
+        cell = float(size.max()) / max(self.grid_size - 1, 1)
+        near = np.minimum(src, size - src).min(axis=1)
+        weight = np.clip((near - BORDER_CELLS * cell) / (BORDER_CELLS * cell), 0.0, 1.0)
+        out = src + (dst - src) * weight[:, None]
+        out = np.clip(out, src * BORDER_SQUEEZE, size - (size - src) * BORDER_SQUEEZE)
+        return np.where(self._movable[:, None], out, src)
 
     def head_room(self) -> np.ndarray:
         """How far (pixels) the moving head ring can shift left, right, up and down before it
@@ -94,118 +104,6 @@ class WarpRig:
         ring = self.source_points[n:n + RING_POINTS]
         movable[n:n + RING_POINTS] &= ~np.any((ring <= 0) | (ring >= (self.crop.width - 1, self.crop.height - 1)), axis=1)
         return movable
-
-    @cached_property
-    def _untangler(self) -> "Untangler":
-        return Untangler(self.source_points, self.triangles, self._movable)
-
-
-def _signed_areas(pts: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """Signed doubled areas of the triangles `tri` (ids into `pts`)."""
-    return _signed_areas_of(pts[tri])
-
-
-def _signed_areas_of(corners: np.ndarray) -> np.ndarray:
-    """Signed doubled areas of (T, 3, 2) triangles."""
-    a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-
-
-def _padded(rows: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
-    """(count, K) table of `values` grouped by `rows`, padded with -1."""
-    order = np.argsort(rows, kind="stable")
-    rows, values = rows[order], values[order]
-    deg = np.bincount(rows, minlength=count)
-    out = np.full((count, max(int(deg.max(initial=0)), 1)), -1, np.int64)
-    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
-    out[rows, np.arange(len(rows)) - start[rows]] = values
-    return out
-
-
-class Untangler:
-    """Posed control points with no triangle turned over.
-
-    A triangle whose orientation flips between the rest and the posed points is a fold: the
-    backward warp shows it as a tear or a doubled strip (the far cheek passing over the nose on
-    a head turn, the head ring running over the still band or the crop border, the lips
-    closing past each other). Vertices of flipped triangles (the `movable` points only;
-    the outer ring and the border stay pinned) move towards the mean displacement of their
-    neighbours, a few times over, so the fold becomes a compression, which is what an
-    occluding edge looks like in 2-D. A fold wider than one ring of neighbours does not open
-    by averaging displacements (the neighbours moved alike), so the later steps lean towards
-    the neighbours' centroid; head-ring points that ran into a pinned point also give up half
-    of their motion, towards the still band. Points of triangles that do not fold are left
-    exactly where they were asked to be.
-    """
-
-    def __init__(self, src: np.ndarray, triangles: np.ndarray, movable: np.ndarray,
-                 steps: int = UNTANGLE_STEPS) -> None:
-        self.src, self.triangles, self.movable, self.steps = src, triangles, movable, steps
-        rest = _signed_areas(src, triangles)
-        self.sign = np.sign(rest)
-        self.tol = 1e-3 * np.abs(rest) + 1e-6
-        v, t = len(src), len(triangles)
-        e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-        e = np.unique(np.concatenate([e, e[:, ::-1]]), axis=0)
-        self.neighbours = _padded(e[:, 0], e[:, 1], v)
-        self.valid = (self.neighbours >= 0)[..., None]
-        self.count = np.maximum(self.valid.sum(axis=1), 1)
-        # Rest offset of each point from its neighbours' centroid.
-        self.offset = src - (src[self.neighbours] * self.valid).sum(axis=1) / self.count
-        self.incident = _padded(triangles.ravel(), np.repeat(np.arange(t), 3), v)
-        self.pinned_tri = np.any(~movable[triangles], axis=1)
-
-    def __call__(self, dst: np.ndarray) -> np.ndarray:
-        tri, sign, tol = self.triangles, self.sign, self.tol
-        bad = _signed_areas(dst, tri) * sign < -tol
-        if not bad.any():
-            return dst
-        pts = dst.copy()
-        v_mark = np.zeros(len(pts), bool)
-        t_mark = np.zeros(len(tri) + 1, bool)  # the last one catches the -1 padding
-        for step in range(self.steps):
-            idx = np.nonzero(bad)[0]
-            if len(idx) == 0:
-                break
-            v_mark[:] = False
-            v_mark[tri[idx]] = True
-            verts = np.nonzero(v_mark & self.movable)[0]
-            if len(verts) == 0:
-                break
-            nb, w = self.neighbours[verts], self.valid[verts]
-            mean_disp = ((pts[nb] - self.src[nb]) * w).sum(axis=1) / self.count[verts]
-            disp = mean_disp + (UNTANGLE_SHAPE ** step - 1.0) * self.offset[verts]
-            against = idx[self.pinned_tri[idx]]
-            if len(against):
-                v_mark[:] = False
-                v_mark[tri[against]] = True
-                disp[(verts >= lm.NUM_LANDMARKS) & v_mark[verts]] *= RING_GIVE
-            # Each point moves towards that target only as far as its worst folded triangle
-            # needs (plus a little), so a slight fold is undone by a slight move and the
-            # warp changes continuously as a fold starts: no popping from frame to frame.
-            target = self.src[verts] + disp
-            slot = np.full(len(pts), -1)
-            slot[verts] = np.arange(len(verts))
-            need = np.zeros(len(verts))
-            for k in range(3):
-                v = tri[idx, k]
-                ok = self.movable[v]
-                if not ok.any():
-                    continue
-                rows, v = idx[ok], v[ok]
-                corners = pts[tri[rows]]
-                a0 = _signed_areas_of(corners) * sign[rows]
-                corners[:, k] = target[slot[v]]
-                a1 = _signed_areas_of(corners) * sign[rows]
-                t = np.where(a1 > a0, (tol[rows] - a0) / np.maximum(a1 - a0, 1e-12), 1.0)
-                np.maximum.at(need, slot[v], np.clip(t, 0.0, 1.0))
-            need = np.minimum(need + UNTANGLE_OVERSHOOT, 1.0)[:, None]
-            pts[verts] += (target - pts[verts]) * need
-            t_mark[:] = False
-            t_mark[self.incident[verts]] = True
-            touched = np.nonzero(t_mark[:-1])[0]
-            bad[touched] = _signed_areas(pts, tri[touched]) * sign[touched] < -tol[touched]
-        return pts
 
 
 def _ellipse(center: np.ndarray, radii: np.ndarray, count: int) -> np.ndarray:

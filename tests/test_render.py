@@ -54,7 +54,8 @@ def test_backward_map_sends_posed_landmarks_home(avatar):
     assert np.median(err) < 1.0 and np.percentile(err, 95) < 4.0
 
 
-def test_newton_inverse_beats_the_plain_first_guess(avatar):
+def test_fitted_flow_lands_closer_than_the_plain_first_guess(avatar):
+    """The flow's fit steps bring the warp's forward map closer to where the landmarks ask."""
     posed = _turned(avatar, yaw=0.45)
     rig = avatar.rig
     disp = torch.from_numpy(rig.displacement(posed.landmarks, posed.head.apply)[None])
@@ -65,7 +66,7 @@ def test_newton_inverse_beats_the_plain_first_guess(avatar):
     for steps in (0, 3):
         x = WarpField(rig.grid_size, steps)(idx, wgt, disp)
         errors.append((forward(x) - WarpField(rig.grid_size, 0).identity).abs().mean().item())
-    assert errors[1] < errors[0] * 0.25
+    assert errors[1] < errors[0] * 0.5
 
 
 def _forward_field(idx, wgt, disp, g):
@@ -95,45 +96,19 @@ def test_rig_and_retarget_import_without_mediapipe():
     assert done.stdout.strip() == "False"
 
 
-def _flipped(rig, points: np.ndarray) -> int:
-    from app.rig import _signed_areas
+def test_a_head_turn_with_a_shift_does_not_fold_the_warp(avatar):
+    """A 32-degree turn with a tilt and a shift: the far cheek's landmarks cross and the head
+    ring runs towards the still band, yet the map that is rendered has no fold."""
+    from app import warp_quality as wq
 
-    return int((_signed_areas(rig.source_points, rig.triangles) * _signed_areas(points, rig.triangles) < 0).sum())
-
-
-def _posed_points(rig, posed) -> np.ndarray:
-    scale = np.array([2.0 / (rig.crop.width - 1), 2.0 / (rig.crop.height - 1)])
-    return rig.source_points + rig.displacement(posed.landmarks, posed.head.apply) / scale
-
-
-@pytest.mark.parametrize("yaw", [0.3, 0.55])
-def test_a_head_turn_does_not_fold_the_warp(avatar, yaw):
-    """A 17° / 32° turn with a tilt and a shift of the head: the far cheek's landmarks cross
-    and the head ring runs over the still band (dozens of turned-over triangles as posed);
-    the warp that is rendered has none, so no tear or doubled strip can show."""
     m = Motion.neutral()
-    moved = Motion(np.array([0.1, yaw, 0.1]), np.array([0.1, 0.15]), 0.0, m.expression, m.eye_openness, m.gaze)
+    moved = Motion(np.array([0.1, 0.55, 0.1]), np.array([0.1, 0.15]), 0.0, m.expression, m.eye_openness, m.gaze)
     posed = apply_motion(avatar.face, moved, RetargetSettings())
-    rig = avatar.rig
-    raw = rig.source_points.copy()
-    n = lm.NUM_LANDMARKS
-    raw[:n] = posed.landmarks[:, :2] - (rig.crop.x0, rig.crop.y0)
-    raw[n:n + len(rig.inner_ring)] = posed.head.apply(rig.inner_ring) - (rig.crop.x0, rig.crop.y0)
-    assert _flipped(rig, raw) > 20  # the pose as asked for does fold
-    assert _flipped(rig, _posed_points(rig, posed)) == 0
-
-
-def test_untangling_moves_landmarks_only_as_far_as_a_fold_needs(avatar):
-    """At rest nothing moves; a 3° turn folds a few thin triangles on the face's silhouette,
-    and they are undone by sub-few-pixel moves of their own points only (a jump to the
-    neighbours' mean would pop the face's edge from frame to frame as folds come and go)."""
-    c = avatar.rig.crop
-    for posed, limit in ((apply_motion(avatar.face, Motion.neutral(), RetargetSettings()), 1e-3),
-                         (_turned(avatar, yaw=0.05, roll=0.02), 2.5)):
-        pts = _posed_points(avatar.rig, posed)
-        off = np.hypot(*(pts[:lm.NUM_LANDMARKS] - (posed.landmarks[:, :2] - (c.x0, c.y0))).T)
-        assert off.max() < limit
-        assert np.median(off) < 1e-3
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    mx, my = renderer.frame_maps(posed)
+    q = wq.analyse_map(mx, my, wq.openings_mask(mx.shape, mx, my, renderer.local_landmarks(posed),
+                                                renderer.rest_landmarks))
+    assert q.animated_pixels > 10000 and q.fold_pct == 0.0 and q.duplicated_pct < 0.05
 
 
 def test_mouth_cavity_stays_dark_on_a_brighter_avatar():
@@ -151,3 +126,59 @@ def test_mouth_cavity_stays_dark_on_a_brighter_avatar():
     l_out = cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[..., 0].mean()
     assert l_out <= 1.15 * l_in + 2
     assert l_out < 0.5 * avatar_skin[0][0]
+
+
+def _swept_driver(points: np.ndarray, axis: str, degrees: float) -> np.ndarray:
+    """The driver's landmarks rotated in 3-D about their centre."""
+    from app.pose import euler_to_rotation
+
+    angles = {"yaw": (degrees, 0, 0), "pitch": (0, degrees, 0), "roll": (0, 0, degrees)}[axis]
+    centre = points.mean(axis=0)
+    return (points - centre) @ euler_to_rotation(*angles).T + centre
+
+
+@pytest.mark.parametrize("axis,limit", [("yaw", 45), ("pitch", 30), ("roll", 40)])
+def test_head_sweep_renders_without_folds_or_pops(avatar, data_dir, axis, limit):
+    """A driver turning its head through the whole range: the final sampling map (what
+    cv2.remap reads) never folds, shows nothing twice, and moves smoothly from step to step."""
+    from app import warp_quality as wq
+    from app.retarget import DriverReference, measure_motion
+
+    driver = load_avatar(data_dir / "portraits" / "lp_s42.jpg").face.landmarks
+    reference = DriverReference.from_landmarks(driver)
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    prev = prev_lm = None
+    pops, turned = [], []
+    for degrees in np.arange(-limit, limit + 0.1, 3.0):
+        motion = measure_motion(reference, _swept_driver(driver, axis, degrees))
+        posed = apply_motion(avatar.face, motion, RetargetSettings(), reference)
+        mx, my = renderer.frame_maps(posed)
+        local = renderer.local_landmarks(posed)
+        q = wq.analyse_map(mx, my, wq.openings_mask(mx.shape, mx, my, local, renderer.rest_landmarks))
+        assert q.fold_pct == 0.0, f"{axis} {degrees}: {q}"
+        assert q.duplicated_pct < 0.05, f"{axis} {degrees}: {q}"
+        if prev is not None:
+            pops.append(wq.pop(prev, (mx, my), float(np.abs(local[:, :2] - prev_lm[:, :2]).max())))
+        prev, prev_lm = (mx, my), local
+        turned.append(np.hypot(*(local[:, :2] - renderer.rest_landmarks).T).max())
+    assert max(turned) > 0.1 * avatar.face.size  # the sweep really turns the head
+    assert max(pops) < 2.0, pops
+
+
+def test_a_fold_and_a_duplication_planted_in_a_map_are_caught():
+    from app import warp_quality as wq
+
+    h, w = 200, 200
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    mx, my = xs + 3.0 * np.sin(ys / 30.0), ys + 2.0 * np.cos(xs / 25.0)  # smooth, moved everywhere
+    clean = wq.analyse_map(mx, my)
+    assert clean.fold_pct == 0.0 and clean.duplicated_pct == 0.0 and clean.animated_pixels > 0.9 * h * w
+    folded = mx.copy()
+    folded[60:90, 60:90] = (2 * 75 - xs[60:90, 60:90])  # a mirrored patch: the map turns over
+    assert wq.analyse_map(folded, my).fold_pct > 1.0
+    dup_x, dup_y = mx.copy(), my.copy()
+    dup_x[140:170, 20:50], dup_y[140:170, 20:50] = mx[30:60, 120:150], my[30:60, 120:150]  # shown twice
+    q, flags = wq.analyse_map(dup_x, dup_y, flags=True)
+    assert q.duplicated_pct > 1.0
+    assert flags.duplicated[150, 35] and flags.duplicated[45, 135]  # both copies are flagged
+    assert not flags.duplicated[100, 100]

@@ -154,14 +154,17 @@ def by_yaw(frames: list[WarpFrame]) -> list[tuple[str, dict[str, float]]]:
 # ------------------------------------------------------------------------------------ sheets
 
 
-def overlay(output: np.ndarray, flags: wq.QualityMaps) -> np.ndarray:
+def overlay(output: np.ndarray, flags: wq.QualityMaps, grow: int = 0) -> np.ndarray:
     """The output with stretch tinted yellow, duplication magenta and folds red (painted in that
-    order, so the worse flag wins where they overlap)."""
+    order, so the worse flag wins where they overlap). `grow` px: folds and duplicates are often
+    a handful of pixels, invisible once the sheet is downscaled, so they are drawn fattened."""
     out = output.copy()
     if flags.stretch.any():
         out[flags.stretch] = (0.5 * out[flags.stretch] + 0.5 * np.array(STRETCH_COLOUR)).astype(np.uint8)
-    out[flags.duplicated] = DUPLICATE_COLOUR
-    out[flags.fold] = FOLD_COLOUR
+    kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+    for mask, colour in ((flags.duplicated, DUPLICATE_COLOUR), (flags.fold, FOLD_COLOUR)):
+        if mask.any():
+            out[cv2.dilate(mask.astype(np.uint8), kernel) > 0 if grow else mask] = colour
     return out
 
 
@@ -176,15 +179,20 @@ def worst_sheet(worst: list[WorstFrame], title: str, tile: int = SHEET_TILE) -> 
     rows = []
     for w in worst:
         f = w.frame
-        row = np.concatenate([_fit(w.driver, tile), _fit(w.output, tile), _fit(overlay(w.output, w.flags), tile)], axis=1)
-        text = (f"#{f.index} fold {f.fold_pct:.2f}% dup {f.duplicated_pct:.2f}% stretch {f.stretch_pct:.1f}% "
+        grow = max(1, round(w.output.shape[0] / tile))  # about one sheet pixel
+        row = np.concatenate([_fit(w.driver, tile), _fit(w.output, tile), _fit(overlay(w.output, w.flags, grow), tile)],
+                             axis=1)
+        text = (f"#{f.index} fold {f.fold_pct:.3f}% dup {f.duplicated_pct:.3f}% stretch {f.stretch_pct:.1f}% "
                 f"pop {f.pop:.2f} yaw {f.yaw:+.0f}")
         cv2.putText(row, text, (4, 14), font, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(row, text, (4, 14), font, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
         rows.append(row)
     width = max([r.shape[1] for r in rows] + [480])
-    head = np.full((22, width, 3), 255, np.uint8)
-    cv2.putText(head, title + "  (driver | output | fold red, duplication magenta, stretch yellow)", (4, 15), font,
-                0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    head = np.full((36, width, 3), 255, np.uint8)
+    # Hershey fonts are ASCII only: an arrow in a pair's name would print as "???".
+    title = title.replace("\u2190", "<-").encode("ascii", "replace").decode()
+    cv2.putText(head, title, (4, 14), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(head, "driver | output | fold red, duplication magenta, stretch yellow", (4, 30), font, 0.4,
+                (0, 0, 0), 1, cv2.LINE_AA)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     return np.concatenate([head, *rows], axis=0)

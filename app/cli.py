@@ -350,10 +350,12 @@ def _run_live(args: argparse.Namespace, puppeteer: FrameProcessor, source: Frame
                 state.recorded_s = record.duration
             status.update(state)
     finally:
-        session.stop()
-        status.end()
         if record is not None:
+            # The recording ends when the user stopped, not when the loop has wound down.
             sinks.remove(record)
+            record.mark_end()
+        session.stop()  # joins the loop thread: no write to the recording is in progress after this
+        status.end()
         sinks.close()
         puppeteer.close()
     saved = None

@@ -78,6 +78,10 @@ class VideoFileSink:
             self._failed = True
             raise
 
+    def mark_end(self) -> None:
+        """A live recording ends now (see AtomicVideoWriter.mark_end)."""
+        self._writer.mark_end()
+
     def close(self) -> None:
         """Finish the file (or, after a failed write, leave nothing). Raises OutputWriteError."""
         if self._failed:

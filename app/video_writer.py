@@ -172,6 +172,11 @@ class AtomicVideoWriter:
         self._last_image: np.ndarray | None = None
         self._audio: _AudioCarrier | None = None
         self._closed = False
+        self._end: float | None = None
+        # With a clock, the newest packet is held back so `finish` can give the last frame a
+        # one-tick duration; the muxer would otherwise repeat the previous frame's gap, and a
+        # recording stopped 0.3 s after its last frame would run 0.3 s long.
+        self._held: av.Packet | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".partial.mp4", dir=self.path.parent)
@@ -194,6 +199,8 @@ class AtomicVideoWriter:
             options = {"crf": str(encoder.crf), "preset": encoder.preset}
             if encoder.tune:
                 options["tune"] = encoder.tune
+            if clock is not None:
+                options["bf"] = "0"  # packets in display order: the last one is the last frame
             stream.options = options
             self._stream = stream
             if audio_from is not None:
@@ -237,8 +244,7 @@ class AtomicVideoWriter:
         frame.pts = pts
         frame.time_base = self._time_base
         try:
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+            self._mux_video(self._stream.encode(frame))
             if self._audio is not None:
                 self._audio.pump(self._container, float((pts + 1) * self._time_base))
         except (OSError, av.FFmpegError) as exc:
@@ -247,6 +253,21 @@ class AtomicVideoWriter:
         self._last_image = image
         self.frames_written += 1
 
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            if self._clock is None:
+                self._container.mux(packet)
+                continue
+            if self._held is not None:
+                self._container.mux(self._held)
+            self._held = packet
+
+    def mark_end(self) -> None:
+        """With a clock: the recording ends now, even if `finish` runs a little later (after the
+        live loop has wound down); frames written after this are still kept."""
+        if self._clock is not None:
+            self._end = self._clock()
+
     def finish(self) -> Path:
         """Flush, close and rename onto `path`. Returns `path`. Raises OutputWriteError."""
         if self._closed:
@@ -254,12 +275,16 @@ class AtomicVideoWriter:
         try:
             if self._clock is not None and self._t0 is not None and self._last_image is not None:
                 # Hold the last frame until the moment the recording stopped.
-                end = int(round((self._clock() - self._t0) / self._time_base))
+                stop = self._end if self._end is not None else self._clock()
+                end = int(round((stop - self._t0) / self._time_base))
                 if end > self._last_pts:
                     self._encode(self._last_image, end)
                     self.frames_written -= 1  # the same frame, held; not a new one
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
+            self._mux_video(self._stream.encode(None))
+            if self._held is not None:
+                self._held.duration = 1
+                self._container.mux(self._held)
+                self._held = None
             if self._audio is not None:
                 self._audio.pump(self._container, self.duration)
                 self._audio.finish(self._container)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
@@ -239,8 +241,6 @@ class PreviewSink:
                 "Run PuppetCam from a desktop session, or leave out --preview and use "
                 "--record OUT.mp4 or --virtual-cam.",
             )
-        import threading
-
         from PySide6.QtWidgets import QApplication
 
         self._app = QApplication.instance() or QApplication([window_name])
@@ -258,8 +258,6 @@ class PreviewSink:
 
     def pump(self, wait_s: float = 0.0) -> None:
         """Show the newest frame and handle window events (main thread only), for up to `wait_s`."""
-        import time
-
         from PySide6.QtCore import QEventLoop
 
         with self._lock:

@@ -5,6 +5,12 @@ import sys
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+if "--verbose" not in sys.argv[1:]:
+    # Those variables no longer silence mediapipe 0.10's lines; filter them out of stderr.
+    from .native_logs import install
+
+    install()
+
 from .cli import main
 
 sys.exit(main())

@@ -21,6 +21,9 @@ from .tracking import FaceObservation, detect_largest_face
 MIN_FACE_PIXELS = 80
 MAX_FACE_YAW_DEGREES = 50.0
 DEFAULT_FRAMING = Framing(512, 512, mode="fill")
+# Far above any portrait's need (the output is framed to at most 4096x4096), and far below
+# what decoding and MediaPipe cope with (a 900 MP image crashed it).
+MAX_IMAGE_PIXELS = 40_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -45,12 +48,23 @@ class Avatar:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Any image file as BGR uint8: grayscale and RGBA (composited over white) included."""
+    """Any image file as BGR uint8: grayscale and RGBA (composited over white) included.
+
+    The size is read from the file's header and checked before anything is decoded: a small
+    PNG can hold a 30000x30000 all-black picture that takes gigabytes to decode and crashes
+    MediaPipe.
+    """
     path = Path(path)
     if not path.is_file():
         raise AvatarError(f"Avatar file {path} does not exist.", "Check the path, or pick another image.")
+    header_size = image_size_from_header(path)
+    if header_size is not None:
+        _check_pixels(header_size, f"Avatar {path}")
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode copes with non-ASCII paths
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:  # OpenCV's own size limit, for formats Pillow could not measure
+        image = None
     if image is None:
         raise AvatarError(f"Avatar file {path} is not an image OpenCV can read.",
                           "Use a JPEG or PNG portrait with one clearly visible face.")
@@ -87,7 +101,35 @@ def prepare_avatar(image: np.ndarray, framing: Framing | None = DEFAULT_FRAMING,
 _FACE_HINT = "Use a portrait with one clearly visible human (or human-like) face, seen from the front."
 
 
+def image_size_from_header(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the image file's header without decoding the pixels, or None if
+    Pillow does not know the format (OpenCV may still; its result is checked after decoding)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return int(img.width), int(img.height)
+    except Image.DecompressionBombError:
+        # Pillow refuses to even report sizes above ~179 MP; that is far over our limit anyway.
+        return (MAX_IMAGE_PIXELS + 1, 1)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _check_pixels(size: tuple[int, int], where: str) -> None:
+    w, h = size
+    if w * h > MAX_IMAGE_PIXELS:
+        shown = f"{w}x{h} pixels" if h > 1 else "more than 179 megapixels"
+        raise AvatarError(f"{where} is {shown}, over the {MAX_IMAGE_PIXELS // 1_000_000} megapixel limit.",
+                          "Scale it down (e.g. to 2000 pixels on the longer side) and try again.")
+
+
 def check_image_size(image: np.ndarray, where: str) -> None:
+    _check_pixels((image.shape[1], image.shape[0]), where)
     if min(image.shape[:2]) < 64:
         raise AvatarError(f"{where} is only {image.shape[1]}x{image.shape[0]} pixels.",
                           "Use an image at least 256 pixels on its shorter side.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 import queue
+import sys
 import threading
 import time
 
@@ -18,10 +19,10 @@ from . import DEFAULT_AVATAR
 from .avatar import load_avatar
 from .capture import VideoFileSource
 from .composite import Framing
+from .data_dir import default_data_dir, missing_data_message
 from .pipeline import PipelineSettings, Puppeteer
 from .tracking import FaceTracker
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _frames(path: Path, limit: int):
@@ -148,7 +149,8 @@ def _print_faces(rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__)
     p.add_argument("--avatar", type=Path, default=DEFAULT_AVATAR)
-    p.add_argument("--driver", type=Path, default=DATA / "driving" / "lp_d3.mp4")
+    p.add_argument("--driver", type=Path, default=None,
+                   help="driving clip (default: driving/lp_d3.mp4 in the footage folder, ../shared/data or $PUPPETCAM_DATA)")
     p.add_argument("--size", type=int, nargs="+", default=[512])
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--engine", default="auto")
@@ -157,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faces-output", type=int, default=None, metavar="PIXELS",
                    help="with --faces: all faces share one PIXELSxPIXELS output (default: 512x512 per face)")
     args = p.parse_args(argv)
+    if args.driver is None:
+        args.driver = default_data_dir() / "driving" / "lp_d3.mp4"
+        if not args.driver.is_file():
+            print(missing_data_message("python -m app.bench", args.driver), file=sys.stderr)
+            return 2
     if args.faces:
         driving = args.driver.parent
         missing = [n for n in FACE_DRIVERS if not (driving / n).is_file()]
@@ -168,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_faces(bench_faces(args.avatar, driving, args.faces, args.frames, args.engine, args.faces_output))
         return 0
     if not args.driver.is_file():
-        print(f"driving video {args.driver} not found: pass --driver VIDEO")
+        print(f"python -m app.bench: driving video {args.driver} not found: pass --driver VIDEO", file=sys.stderr)
         return 1
     print(f"avatar {args.avatar.name}, driver {args.driver.name}, {args.frames} frames")
     print(f"{'size':>9} {'engine':>12} {'decode':>7} {'track':>7} {'retarget':>8} {'render':>7} {'p95':>6} "

@@ -129,7 +129,7 @@ class VideoFileSource(_SourceBase):
         if not self.path.exists():
             raise CaptureError(
                 f"Video file {self.path} does not exist.",
-                "Check the path, or pass a camera number (e.g. --driver 0) to use a webcam.",
+                "Check the path, or use a webcam with --camera N (e.g. --camera 0).",
             )
         if not self.path.is_file():
             raise CaptureError(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import logging
 from pathlib import Path
 import sys
+import time
 
 from . import DEFAULT_AVATAR
 from .assign import AssignSettings
@@ -18,10 +19,14 @@ from .errors import PuppetCamError, VirtualCameraUnavailable
 from .group import GroupPuppeteer
 from .pipeline import FrameProcessor, LiveSession, PipelineSettings, Puppeteer, choose_engine, run_offline
 from .retarget import RetargetSettings
+from .output_paths import NamedInput, check_output_path
 from .sinks import PreviewSink, SinkFanout, VideoFileSink, VirtualCameraSink
+from .status_line import LiveStatus, StatusLine, face_found
+from .stop_signals import StopRequested, StopSignals
 
 log = logging.getLogger("puppetcam")
 MAX_FACES = 8
+EXIT_NO_FACE = 3  # the file is written, but no driver frame had a face: worth a script's attention
 
 
 AUTO = "auto"
@@ -60,25 +65,36 @@ def _order(text: str) -> tuple[int, ...]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--avatar", type=Path, nargs="+", default=None, metavar="IMAGE",
-                   help=f"portrait(s) to animate (default: the bundled {DEFAULT_AVATAR.name})")
+                   help=f"portrait(s) to animate, at most 40 megapixels (default: the bundled {DEFAULT_AVATAR.name})")
     p.add_argument("--size", type=_size, default=AUTO,
-                   help="output WxH, 'native', or 'auto' (512x512 a face; 1024x576 for a group portrait)")
+                   help="output WxH, 'native' (the portrait's own size) or 'auto' "
+                        "(default: auto = 512x512 for one face, 1024x576 for a group portrait)")
     p.add_argument("--faces", type=_faces, default=1,
-                   help="animate up to N faces: the faces of one group portrait, or several portraits side by side")
-    p.add_argument("--layout", choices=LAYOUTS, default="row", help="how several portraits are laid out")
+                   help="animate up to N faces: the faces of one group portrait, or several portraits "
+                        "side by side (default: 1)")
+    p.add_argument("--layout", choices=LAYOUTS, default="row",
+                   help="how several portraits are laid out (default: row)")
     p.add_argument("--assign", type=_order, default=None, metavar="ORDER",
                    help="which avatar face each person drives, in order of arrival, e.g. 2,1 "
                         "(default: by position: the person on the left drives the face on the left)")
-    p.add_argument("--fit", action="store_true", help="show the whole portrait with borders instead of cropping")
-    p.add_argument("--mode", choices=("relative", "absolute"), default="relative")
-    p.add_argument("--head-gain", type=float, default=1.0)
-    p.add_argument("--mouth-gain", type=float, default=1.0)
-    p.add_argument("--eyes-gain", type=float, default=1.0)
-    p.add_argument("--brows-gain", type=float, default=1.0)
+    p.add_argument("--fit", action="store_true",
+                   help="show the whole portrait with borders instead of cropping it (default: crop to fill)")
+    p.add_argument("--mode", choices=("relative", "absolute"), default="relative",
+                   help="relative: your motion from your resting pose moves the portrait from its own; "
+                        "absolute: the portrait copies your pose (default: relative)")
+    p.add_argument("--head-gain", type=float, default=1.0, help="scale of head motion (default: 1.0)")
+    p.add_argument("--mouth-gain", type=float, default=1.0, help="scale of mouth motion (default: 1.0)")
+    p.add_argument("--eyes-gain", type=float, default=1.0, help="scale of eye and eyelid motion (default: 1.0)")
+    p.add_argument("--brows-gain", type=float, default=1.0, help="scale of eyebrow motion (default: 1.0)")
     p.add_argument("--follow-distance", action="store_true",
-                   help="let the head grow and shrink when you lean in (off by default)")
-    p.add_argument("--smoothing", type=float, default=1.0, help="jitter filter strength (0 off, 1 default)")
-    p.add_argument("--engine", default="auto", help="runtime backend: auto, torch, torch-cuda, onnxruntime, tensorrt")
+                   help="let the head grow and shrink when you lean in (default: off)")
+    p.add_argument("--smoothing", type=float, default=1.0,
+                   help="jitter filter strength, 0 turns it off (default: 1.0)")
+    p.add_argument("--engine", default="auto",
+                   help="runtime backend: auto, torch, torch-cuda, onnxruntime, tensorrt (default: auto, "
+                        "the fastest one that works here)")
+    p.add_argument("--verbose", action="store_true",
+                   help="say why the engine was chosen and keep MediaPipe's own log lines (default: off)")
 
 
 def _settings(args: argparse.Namespace) -> PipelineSettings:
@@ -95,26 +111,38 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="PuppetCam: animate a portrait with your face.")
+    parser = argparse.ArgumentParser(prog="python -m app", description="PuppetCam: animate a portrait with your face. "
+                                     "Without a command, the desktop app opens.")
     sub = parser.add_subparsers(dest="command")
 
-    render = sub.add_parser("render", help="animate a portrait with a driving video, to an mp4 file")
+    render = sub.add_parser("render", help="animate a portrait with a driving video, to an mp4 file",
+                            description="Animate a portrait with a driving video into an H.264 .mp4 that keeps the "
+                                        f"driver's sound. Exit codes: 0 done, 1 error, {EXIT_NO_FACE} no face in any "
+                                        "driver frame (the file is still written), 130/143 stopped by Ctrl-C/SIGTERM "
+                                        "(what was rendered is saved).")
     _common(render)
-    render.add_argument("--driver", type=Path, required=True, help="driving video of a face")
-    render.add_argument("--out", type=Path, required=True, help="output .mp4")
-    render.add_argument("--quiet", action="store_true", help="no progress bar")
+    render.add_argument("--driver", type=Path, required=True, help="driving video of a face (required)")
+    render.add_argument("--out", type=Path, required=True,
+                        help="output .mp4 (required; never the driver or an avatar; replaced only once complete)")
+    render.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
 
-    live = sub.add_parser("live", help="animate live from a webcam (or a video file) to a virtual camera")
+    live = sub.add_parser("live", help="animate live from a webcam (or a video file) to a virtual camera",
+                          description="Animate a portrait live. Stop with q or Esc in the preview, by closing it, "
+                                      "or with Ctrl-C; a recording is saved either way.")
     _common(live)
     src = live.add_mutually_exclusive_group()
-    src.add_argument("--camera", type=int, default=None, help="webcam index (default 0)")
-    src.add_argument("--driver", type=Path, default=None, help="a video file instead of a webcam")
-    live.add_argument("--loop", action="store_true", help="loop the --driver video")
-    live.add_argument("--virtual-cam", action="store_true", help="send the avatar to a virtual camera")
-    live.add_argument("--fps", type=float, default=30.0, help="virtual camera frame rate")
-    live.add_argument("--mirror", action="store_true", help="mirror the camera (selfie view)")
-    live.add_argument("--preview", action="store_true", help="show a preview window (keys: c calibrate, q quit)")
-    live.add_argument("--record", type=Path, default=None, help="also record the output to this .mp4")
+    src.add_argument("--camera", type=int, default=None, metavar="N", help="webcam number (default: 0)")
+    src.add_argument("--driver", type=Path, default=None,
+                     help="a video file instead of a webcam (default: none, use the webcam)")
+    live.add_argument("--loop", action="store_true", help="loop the --driver video (default: play it once)")
+    live.add_argument("--virtual-cam", action="store_true",
+                      help="send the avatar to a virtual camera (default: off)")
+    live.add_argument("--fps", type=float, default=30.0, help="virtual camera frame rate (default: 30)")
+    live.add_argument("--mirror", action="store_true", help="mirror the camera, selfie view (default: off)")
+    live.add_argument("--preview", action="store_true",
+                      help="show a preview window; keys: c calibrate, q or Esc quit (default: off)")
+    live.add_argument("--record", type=Path, default=None, metavar="OUT.mp4",
+                      help="also record the output to this .mp4, timed as it was shown (default: no recording)")
     return parser
 
 
@@ -137,7 +165,9 @@ def _processor(args: argparse.Namespace, settings: PipelineSettings) -> tuple[Fr
     """The avatar(s) loaded and the per-frame worker for them, and the output size."""
     avatars = args.avatar or [DEFAULT_AVATAR]
     choice = choose_engine(settings.engine, settings.animator.render.grid_size)
-    print(choice.summary())
+    # One short line; why the other backends were not used is for --verbose.
+    print(choice.summary() if getattr(args, "verbose", False)
+          else f"engine {getattr(choice.engine, 'name', type(choice.engine).__name__)}")
     if args.faces == 1 and len(avatars) == 1:
         avatar = load_avatar(avatars[0], settings.framing, settings.animator.render.grid_size)
         return Puppeteer(avatar, settings, engine=choice.engine), avatar.size
@@ -153,72 +183,151 @@ def _processor(args: argparse.Namespace, settings: PipelineSettings) -> tuple[Fr
     return group, cast.size
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    source = VideoFileSource(args.driver)
-    try:
-        processor, size = _processor(args, settings)
-    except BaseException:
-        source.close()
-        raise
-    sink = VideoFileSink(args.out, source.fps, size)
-    progress = None
-    if not args.quiet:
-        from tqdm import tqdm
+def _inputs(args: argparse.Namespace) -> list[NamedInput]:
+    """The files this run reads, which no output may replace."""
+    named = [NamedInput("--avatar", Path(a)) for a in (args.avatar or [DEFAULT_AVATAR])]
+    if getattr(args, "driver", None) is not None:
+        named.append(NamedInput("--driver", args.driver))
+    return named
 
-        progress = tqdm(total=source.frame_count or None, unit="frame", desc=f"render {args.driver.name}")
-    try:
-        with SinkFanout([sink]) as sinks:
-            count = run_offline(processor, source, sinks, on_frame=(lambda r: progress.update(1)) if progress else None)
-            if sinks.errors:
-                raise PuppetCamError(sinks.errors[0], "Check that the output folder is writable and has space.")
-    finally:
-        source.close()
-        if progress:
-            progress.close()
-    if count == 0:
-        raise PuppetCamError(f"The driving video {args.driver} has no readable frames.",
-                             "Check that the file is a complete video.")
+
+def cmd_render(args: argparse.Namespace) -> int:
+    check_output_path(args.out, "--out", _inputs(args))
+    settings = _settings(args)
+    with StopSignals() as stop:
+        source = VideoFileSource(args.driver)
+        try:
+            processor, size = _processor(args, settings)
+            sink = VideoFileSink(args.out, source.fps, size, audio_from=args.driver)
+        except BaseException:
+            source.close()
+            raise
+        stop.deferred = True  # from here on a signal stops between frames and the file is kept
+        total = source.frame_count
+        progress = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            progress = tqdm(total=total or None, unit="frame", desc=f"render {args.driver.name}")
+        faces_seen = False
+
+        def on_frame(result: object) -> None:
+            nonlocal faces_seen
+            faces_seen = faces_seen or face_found(result)
+            if progress:
+                progress.update(1)
+            stop.check()
+
+        count, stopped = 0, None
+        try:
+            # The sink itself, not a SinkFanout: a write error must stop the render at once.
+            count = run_offline(processor, source, sink, on_frame=on_frame)  # type: ignore[arg-type]
+        except StopRequested as exc:
+            stopped = exc
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            source.close()
+            if progress:
+                progress.close()
+        if stopped is not None:
+            count = sink.frames_written
+            if count == 0:
+                sink.abort()
+                print(f"stopped: nothing was written; {args.out} was not touched", file=sys.stderr)
+                return stopped.exit_code
+            sink.close()
+            of = f" of {total}" if total else ""
+            print(f"stopped: {count}{of} frames written to {args.out}", file=sys.stderr)
+            return stopped.exit_code
+        if count == 0:
+            sink.abort()
+            raise PuppetCamError(f"The driving video {args.driver} has no readable frames.",
+                                 "Check that the file is a complete video.")
+        sink.close()
     print(f"wrote {count} frames at {source.fps:g} fps to {args.out}")
+    if not faces_seen:
+        print(f"puppetcam: warning: no face was found in any frame of {args.driver}, so {args.out} shows the "
+              "still portrait. Use a driving video where a face is clearly visible.", file=sys.stderr)
+        return EXIT_NO_FACE
     return 0
 
 
-def cmd_live(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    puppeteer, size = _processor(args, settings)
-    try:
-        source = _open_live_source(args)
-    except BaseException:
-        puppeteer.close()
-        raise
-    sinks = SinkFanout(on_error=lambda msg: print(f"puppetcam: {msg}", file=sys.stderr))
-    preview: PreviewSink | None = None
-    if args.virtual_cam:
-        try:
-            cam = VirtualCameraSink(size[0], size[1], args.fps, mirror=False)
-            sinks.add(cam)
-            print(f"virtual camera: {cam.device}")
-        except VirtualCameraUnavailable as exc:
-            print(f"puppetcam: {exc}", file=sys.stderr)
-    if args.record:
-        sinks.add(VideoFileSink(args.record, args.fps if args.driver is None else source.fps, size))
-    if args.preview:
-        preview = PreviewSink()
-        sinks.add(preview)
-    if not sinks.sinks:
-        source.close()
-        puppeteer.close()
-        raise PuppetCamError("Nothing to send the avatar to.", "Add --preview, --record OUT.mp4 or --virtual-cam.")
+@dataclass
+class _LiveOutputs:
+    """The sinks of a live session and what the status line says about them."""
 
+    sinks: SinkFanout
+    record: VideoFileSink | None = None
+    preview: PreviewSink | None = None
+    virtual_camera: str = "off"
+
+
+def _live_outputs(args: argparse.Namespace, size: tuple[int, int], source: FrameSource) -> _LiveOutputs:
+    out = _LiveOutputs(SinkFanout(on_error=lambda msg: print(f"\npuppetcam: {msg}", file=sys.stderr)))
+    try:
+        if args.virtual_cam:
+            try:
+                cam = VirtualCameraSink(size[0], size[1], args.fps, mirror=False)
+                out.sinks.add(cam)
+                out.virtual_camera = cam.device
+            except VirtualCameraUnavailable as exc:
+                out.virtual_camera = "unavailable"
+                print(f"puppetcam: {exc}", file=sys.stderr)
+        if args.preview:
+            out.preview = PreviewSink()
+            out.sinks.add(out.preview)
+        if args.record:
+            # Stamped with the wall clock: the file plays as long as the session ran, whatever
+            # rate the pipeline or the driver reached.
+            out.record = VideoFileSink(args.record, args.fps if args.driver is None else source.fps, size,
+                                       clock=time.monotonic)
+            out.sinks.add(out.record)
+    except BaseException:
+        out.sinks.close()
+        raise
+    if not out.sinks.sinks:
+        raise PuppetCamError("Nothing to send the avatar to.", "Add --preview, --record OUT.mp4 or --virtual-cam.")
+    return out
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    if args.record is not None:
+        check_output_path(args.record, "--record", _inputs(args))
+    settings = _settings(args)
+    with StopSignals() as stop:
+        puppeteer, size = _processor(args, settings)
+        try:
+            source = _open_live_source(args)
+        except BaseException:
+            puppeteer.close()
+            raise
+        try:
+            outputs = _live_outputs(args, size, source)
+        except BaseException:
+            source.close()
+            puppeteer.close()
+            raise
+        stop.deferred = True
+        return _run_live(args, puppeteer, source, outputs, stop)
+
+
+def _run_live(args: argparse.Namespace, puppeteer: FrameProcessor, source: FrameSource,
+              outputs: _LiveOutputs, stop: StopSignals) -> int:
+    preview, record, sinks = outputs.preview, outputs.record, outputs.sinks
     session = LiveSession(puppeteer, source, sinks)
     session.start()
-    print(f"live: {source.name} -> {', '.join(s.name for s in sinks.sinks)}"
-          + (f"  (keys in the preview: c calibrate,{' s swap faces 1 and 2,' if isinstance(puppeteer, GroupPuppeteer) else ''}"
-             " q quit)" if preview else "  (Ctrl+C to stop)"))
+    keys = (" c calibrate," + (" s swap faces 1 and 2," if isinstance(puppeteer, GroupPuppeteer) else "")
+            + " q or Esc quit; or Ctrl+C") if preview else " Ctrl+C to stop"
+    print(f"live: {source.name} -> {', '.join(s.name for s in sinks.sinks)}  ({keys.strip()})", flush=True)
+    status = StatusLine(sys.stderr)
+    state = LiveStatus(virtual_camera=outputs.virtual_camera)
+    record_failed = False
     try:
-        while session.running:
-            session._thread.join(timeout=0.1)  # noqa: SLF001 - wait on the loop thread
+        while session.running and stop.requested is None:
             if preview is not None:
+                preview.pump(0.03)
                 if preview.last_key == ord("c"):
                     puppeteer.calibrate()
                     preview.last_key = -1
@@ -227,16 +336,43 @@ def cmd_live(args: argparse.Namespace) -> int:
                     preview.last_key = -1
                 if preview.quit_requested:
                     break
-    except KeyboardInterrupt:
-        pass
+            else:
+                stop.wait(0.1)
+            if record is not None and record not in sinks.sinks:
+                record_failed = True  # the fan-out dropped it after a write error (already printed)
+                break
+            result = session.last_result
+            if result is not None:
+                state.fps = session.fps
+                state.latency_ms = result.times.get("track", 0.0) + result.times.get("total", 0.0)
+                state.face = face_found(result)
+            if record is not None:
+                state.recorded_s = record.duration
+            status.update(state)
     finally:
-        session.stop()
+        if record is not None:
+            # The recording ends when the user stopped, not when the loop has wound down.
+            sinks.remove(record)
+            record.mark_end()
+        session.stop()  # joins the loop thread: no write to the recording is in progress after this
+        status.end()
         sinks.close()
         puppeteer.close()
+    saved = None
+    if record is not None and not record_failed:
+        record.close()  # OutputWriteError (e.g. disk full at the end) goes to main()
+        saved = f"{record.frames_written} frames ({record.duration:.1f} s) written to {record.path}"
+    if stop.requested is not None:
+        print(f"stopped: {saved or 'nothing was recorded'}", file=sys.stderr)
+        return 128 + stop.requested
+    if record_failed:
+        return 1
     if session.error is not None:
         if isinstance(session.error, PuppetCamError):
             raise session.error
         raise PuppetCamError(f"The live pipeline stopped: {session.error}", "Report this with the command you ran.")
+    if saved:
+        print(f"recording saved: {saved}")
     return 0
 
 
@@ -250,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_gui()
     try:
         return {"render": cmd_render, "live": cmd_live}[args.command](args)
+    except StopRequested as exc:
+        # Before anything was written (loading the avatar, starting the models).
+        print(f"stopped: nothing was written ({exc})", file=sys.stderr)
+        return exc.exit_code
     except PuppetCamError as exc:
         print(f"puppetcam: {exc}", file=sys.stderr)
         return 1

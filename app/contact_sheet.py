@@ -8,6 +8,7 @@ clips side by side.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
@@ -16,9 +17,9 @@ import numpy as np
 from .avatar import load_avatar
 from .capture import VideoFileSource
 from .composite import Framing, frame_to_output
+from .data_dir import default_data_dir, missing_data_message
 from .pipeline import PipelineSettings, Puppeteer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAIRS = (  # (avatar, kind, driving clip)
     ("portraits/grace_hopper.jpg", "photo", "driving/webcam_crop_expressions.mp4"),
     ("portraits/lp_s9.jpg", "painting", "driving/lp_d3.mp4"),
@@ -74,10 +75,17 @@ def group_sheet(data: Path, moments: int = 3, width: int = 512) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.contact_sheet", description=__doc__)
-    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--data", type=Path, default=None,
+                   help="real footage folder (default: ../shared/data beside the checkout, or $PUPPETCAM_DATA)")
     p.add_argument("--out", type=Path, default=None, help="default docs/contact_sheet.jpg (docs/group_sheet.jpg)")
     p.add_argument("--group", action="store_true", help="the several-faces sheet")
     args = p.parse_args(argv)
+    args.data = args.data or default_data_dir()
+    needed = [GROUP[0], *GROUP[1]] if args.group else [name for pair in PAIRS for name in (pair[0], pair[2])]
+    absent = [args.data / n for n in needed if not (args.data / n).is_file()]
+    if absent:
+        print(missing_data_message("python -m app.contact_sheet", absent[0]), file=sys.stderr)
+        return 2
     if args.group:
         out = args.out or Path("docs/group_sheet.jpg")
         out.parent.mkdir(parents=True, exist_ok=True)

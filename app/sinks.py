@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
@@ -17,6 +19,7 @@ import numpy as np
 import pyvirtualcam
 
 from app.errors import PuppetCamError, VirtualCameraUnavailable
+from app.video_writer import LIVE_ENCODER, RENDER_ENCODER, AtomicVideoWriter, EncoderSettings
 
 LINUX_MODPROBE = (
     'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="PuppetCam" exclusive_caps=1'
@@ -43,34 +46,58 @@ def _fit_size(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class VideoFileSink:
-    """Writes frames to an .mp4 file ('mp4v' codec, readable by OpenCV and most players)."""
+    """Writes frames to an H.264 .mp4 file (see `app.video_writer`), finished atomically on close.
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
+    `clock`: stamp each frame with the clock's time when it was written (a live recording plays
+    as long as the session ran); None: frame n at n / fps (a render). `audio_from`: carry that
+    file's audio track across. A write error raises `OutputWriteError` and no file is left; a
+    `close` after such an error does nothing.
+    """
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int],
+                 clock: Callable[[], float] | None = None, audio_from: str | Path | None = None,
+                 encoder: EncoderSettings | None = None) -> None:
         self.path = Path(path)
-        self.size = (int(size[0]), int(size[1]))
         self.name = str(self.path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PuppetCamError(
-                f"Cannot create the folder {self.path.parent} for the output video ({exc.strerror}).",
-                "Choose an output path in a folder you can write to.",
-            ) from exc
-        self._writer = cv2.VideoWriter(
-            str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), self.size
-        )
-        if not self._writer.isOpened():
-            raise PuppetCamError(
-                f"Cannot write the video file {self.path}.",
-                "Check that the folder is writable, the disk is not full and the name ends "
-                "in .mp4, or choose another output path.",
-            )
+        if encoder is None:
+            encoder = LIVE_ENCODER if clock is not None else RENDER_ENCODER
+        self._writer = AtomicVideoWriter(self.path, size, fps, clock=clock, audio_from=audio_from, encoder=encoder)
+        self.size = self._writer.size
+        self._failed = False
+
+    @property
+    def frames_written(self) -> int:
+        return self._writer.frames_written
+
+    @property
+    def duration(self) -> float:
+        return self._writer.duration
 
     def write(self, image: np.ndarray) -> None:
-        self._writer.write(_fit_size(image, self.size))
+        try:
+            self._writer.write(image)
+        except PuppetCamError:
+            self._failed = True
+            raise
+
+    def mark_end(self) -> None:
+        """A live recording ends now (see AtomicVideoWriter.mark_end)."""
+        self._writer.mark_end()
 
     def close(self) -> None:
-        self._writer.release()
+        """Finish the file (or, after a failed write, leave nothing). Raises OutputWriteError."""
+        if self._failed:
+            return
+        try:
+            self._writer.finish()
+        except PuppetCamError:
+            self._failed = True
+            raise
+
+    def abort(self) -> None:
+        """Stop without keeping a file."""
+        self._failed = True
+        self._writer.abort()
 
     def __enter__(self) -> VideoFileSink:
         return self
@@ -99,7 +126,7 @@ def virtual_camera_help(platform: str | None = None) -> str:
             "Install OBS Studio (https://obsproject.com) and click 'Start Virtual Camera' once "
             "(you can then close OBS), then start PuppetCam again."
         )
-    return "No virtual-camera driver is known for this system; use --output FILE instead."
+    return "No virtual-camera driver is known for this system; use --record OUT.mp4 or --preview instead."
 
 
 def pyvirtualcam_backends() -> list[str]:
@@ -165,19 +192,22 @@ class VirtualCameraSink:
 
 
 def _display_problem() -> str | None:
-    """Why an OpenCV window cannot be shown here, or None if it can.
+    """Why a Qt window cannot be shown here, or None if it can.
 
-    On Linux the OpenCV wheel's Qt aborts the whole process (no exception) when it cannot
-    reach a display, so it is checked beforehand, in a throwaway subprocess when needed.
+    On Linux Qt aborts the whole process (no exception) when it cannot reach a display, so it
+    is checked beforehand, in a throwaway subprocess when needed. An explicit non-xcb
+    QT_QPA_PLATFORM (wayland, offscreen) is trusted as the user's choice.
     """
     if not sys.platform.startswith("linux"):
         return None
-    if not os.environ.get("DISPLAY"):
-        return "no display is available (DISPLAY is not set)"
     platform = os.environ.get("QT_QPA_PLATFORM", "")
     if platform and not platform.startswith("xcb"):
-        return f"QT_QPA_PLATFORM={platform} is set, and OpenCV's window support only has 'xcb'"
-    probe = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+        return None
+    if not os.environ.get("DISPLAY"):
+        if os.environ.get("WAYLAND_DISPLAY") and not platform:
+            return None
+        return "no display is available (DISPLAY is not set)"
+    probe = "from PySide6.QtWidgets import QApplication; QApplication([])"
     try:
         result = subprocess.run(
             [sys.executable, "-c", probe], capture_output=True, timeout=20, check=False
@@ -190,9 +220,14 @@ def _display_problem() -> str | None:
 
 
 class PreviewSink:
-    """Shows frames in an OpenCV window; `last_key` is the key pressed during the last write.
+    """A preview window (Qt, through PySide6) that any thread may `write` to.
 
-    Keys the CLI handles: c = calibrate, q or Esc = quit (see `quit_requested`).
+    Why not cv2.imshow: OpenCV's Qt window belongs to the thread that first touched it, and the
+    live loop writes from its own thread, so `cv2.waitKey` in `close()` (main thread) hung with
+    "Timers can only be used with threads started with QThread". Here `write` only stores the
+    newest frame; the main thread calls `pump()`, which shows it and handles keys and the close
+    button. `last_key` is the last key pressed (an ASCII code, 27 for Esc), -1 when consumed.
+    Keys the CLI handles: c calibrate, s swap faces, q or Esc quit (see `quit_requested`).
     """
 
     def __init__(self, window_name: str = "PuppetCam") -> None:
@@ -204,44 +239,100 @@ class PreviewSink:
             raise PuppetCamError(
                 f"The preview window cannot be shown: {problem}.",
                 "Run PuppetCam from a desktop session, or leave out --preview and use "
-                "--output FILE or the virtual camera.",
+                "--record OUT.mp4 or --virtual-cam.",
             )
-        self._opened = False
+        from PySide6.QtWidgets import QApplication
+
+        self._app = QApplication.instance() or QApplication([window_name])
+        self._lock = threading.Lock()
+        self._latest: np.ndarray | None = None
+        self._shown_once = False
+        self._window = _make_preview_window(window_name, self._key_pressed)
+
+    def _key_pressed(self, code: int) -> None:
+        self.last_key = code
 
     def write(self, image: np.ndarray) -> None:
-        try:
-            if not self._opened:
-                cv2.namedWindow(self.window_name, cv2.WINDOW_NORMAL)
-                self._opened = True
-            cv2.imshow(self.window_name, image)
-            key = cv2.waitKey(1)
-        except cv2.error as exc:
-            raise PuppetCamError(
-                "The preview window cannot be shown: the preview needs a display.",
-                "Run PuppetCam from a desktop session, or leave out --preview.",
-            ) from exc
-        self.last_key = key & 0xFF if key != -1 else -1
+        with self._lock:
+            self._latest = image
+
+    def pump(self, wait_s: float = 0.0) -> None:
+        """Show the newest frame and handle window events (main thread only), for up to `wait_s`."""
+        from PySide6.QtCore import QEventLoop
+
+        with self._lock:
+            image, self._latest = self._latest, None
+        if image is not None and self._window is not None and not self._window.closed:
+            self._window.show_image(image)
+            if not self._shown_once:
+                self._window.show()
+                self._shown_once = True
+        deadline = time.monotonic() + wait_s
+        while True:
+            self._app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.005)
 
     @property
     def quit_requested(self) -> bool:
-        """True if q or Esc was pressed during the last write, or the window was closed."""
+        """True once q or Esc was pressed or the window was closed."""
         if self.last_key in (ord("q"), ESCAPE_KEY):
             return True
-        if not self._opened:
-            return False
-        try:
-            return cv2.getWindowProperty(self.window_name, cv2.WND_PROP_VISIBLE) < 1
-        except cv2.error:
-            return True
+        return self._window is None or self._window.closed
+
+    def request_close(self) -> None:
+        """Close the window as its close button would (tests, other front ends)."""
+        if self._window is not None:
+            self._window.close()
 
     def close(self) -> None:
-        if self._opened:
-            try:
-                cv2.destroyWindow(self.window_name)
-                cv2.waitKey(1)  # lets the GUI loop actually remove the window
-            except cv2.error:
-                pass
-            self._opened = False
+        window, self._window = self._window, None
+        if window is not None:
+            window.close()
+            window.deleteLater()
+            self._app.processEvents()
+
+
+def _make_preview_window(title: str, on_key: Callable[[int], None]):  # noqa: ANN202 - Qt type
+    """The window class is made here so that importing app.sinks does not import Qt."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QImage, QPixmap
+    from PySide6.QtWidgets import QLabel
+
+    class _PreviewWindow(QLabel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.setWindowTitle(title)
+            self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.setMinimumSize(160, 120)
+            self.closed = False
+            self._sized = False
+
+        def show_image(self, image: np.ndarray) -> None:
+            rgb = np.ascontiguousarray(image[:, :, ::-1])
+            h, w = rgb.shape[:2]
+            pixmap = QPixmap.fromImage(QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
+            if not self._sized:
+                self.resize(w, h)
+                self._sized = True
+            self.setPixmap(pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                         Qt.TransformationMode.SmoothTransformation))
+
+        def keyPressEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+            key = event.key()
+            if key == Qt.Key.Key_Escape:
+                on_key(ESCAPE_KEY)
+            elif Qt.Key.Key_A <= key <= Qt.Key.Key_Z:
+                on_key(ord("a") + int(key) - int(Qt.Key.Key_A))
+            else:
+                super().keyPressEvent(event)
+
+        def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+            self.closed = True
+            super().closeEvent(event)
+
+    return _PreviewWindow()
 
 
 class SinkFanout:

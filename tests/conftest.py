@@ -8,11 +8,18 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from app.data_dir import ENV_VAR, default_data_dir
+
+# The real footage (other people's clips and portraits, listed with their origins and licences
+# in that folder's README.md) is not part of the project: it sits in ../shared/data beside the
+# checkout in CI, and $PUPPETCAM_DATA points the tests at another copy.
+DATA_DIR = default_data_dir()
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA_DIR.is_dir():
-        pytest.skip(f"real footage folder {DATA_DIR} is absent (it sits beside the checkout in CI)")
+        pytest.skip(f"real footage folder {DATA_DIR} is absent: the tests that need it use real clips and "
+                    f"portraits kept beside the checkout (../shared/data, see its README.md for their origins); "
+                    f"set {ENV_VAR}=FOLDER to use another copy")
     return DATA_DIR

@@ -129,8 +129,10 @@ def test_virtual_camera_sends_frames_and_mirrors(fake_backends) -> None:
 def test_preview_without_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("the display check is Linux-specific")
-    # Without this check OpenCV's Qt would abort the whole test process.
+    # Without this check Qt would abort the whole test process.
     monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     with pytest.raises(PuppetCamError, match="display"):
         PreviewSink()
 

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app.evaluate",
                                 description="Measure PuppetCam on real footage; write report.md, summary.json, plots and sheets under --out.")
     p.add_argument("folders", nargs="*", type=Path,
-                   help="data folders holding driving/ (clips) and portraits/ (default: ../shared/data)")
+                   help="data folders holding driving/ (clips) and portraits/ (default: ../shared/data, or $PUPPETCAM_DATA)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: docs/evaluation for the default data folder, else out/evaluation/NAME)")
     p.add_argument("--max-frames", type=int, default=300, help="frames run through the pipeline per clip (default 300)")
@@ -102,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     folders = args.folders or [default_data_dir()]
     missing = [f for f in folders if not Path(f).is_dir()]
     if missing:
-        print(f"evaluate: data folder {missing[0]} does not exist (the real footage sits in ../shared/data "
-              "beside the checkout; pass another folder holding driving/ and portraits/).", file=sys.stderr)
+        from app.data_dir import missing_data_message
+
+        print(missing_data_message("python -m app.evaluate", Path(missing[0])), file=sys.stderr)
         return 2
     data = [discover(f) for f in folders]
     if not any(d.clips for d in data):

@@ -35,8 +35,10 @@ def repo_root() -> Path:
 
 
 def default_data_dir() -> Path:
-    """../shared/data beside the checkout."""
-    return repo_root().parent / "shared" / "data"
+    """../shared/data beside the checkout, or $PUPPETCAM_DATA (see app.data_dir)."""
+    from app.data_dir import default_data_dir as shared_default
+
+    return shared_default()
 
 
 @dataclass(frozen=True)

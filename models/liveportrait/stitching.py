@@ -18,5 +18,5 @@ class RetargetingMlp(nn.Module):
         layers.append(nn.Linear(sizes[-1], cfg.output_size))
         self.mlp = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp(x)
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(features)

@@ -84,3 +84,16 @@ def retarget(mlp: torch.nn.Module, kp_source: torch.Tensor, ratio: torch.Tensor)
     the driving keypoints by the caller."""
     b, k = kp_source.shape[:2]
     return mlp(torch.cat([kp_source.reshape(b, -1), ratio], dim=1)).reshape(b, k, 3)
+
+
+def relative_driving_keypoints(source: KpInfo, driver: KpInfo, driver_neutral: KpInfo) -> torch.Tensor:
+    """LivePortrait's relative motion: the source keeps its own pose, expression, scale and
+    position and receives the driver's change since its neutral frame. (B, K, 3); t_z dropped."""
+    r_s = rotation_matrix(source.pitch, source.yaw, source.roll)
+    r_d = rotation_matrix(driver.pitch, driver.yaw, driver.roll)
+    r_0 = rotation_matrix(driver_neutral.pitch, driver_neutral.yaw, driver_neutral.roll)
+    rot = r_d @ r_0.transpose(1, 2) @ r_s
+    exp = source.exp + (driver.exp - driver_neutral.exp)
+    scale = source.scale * (driver.scale / driver_neutral.scale)
+    t = source.t + (driver.t - driver_neutral.t)
+    return transform_keypoints(source.kp, rot, exp, scale, t)

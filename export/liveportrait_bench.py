@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n| network | when | torch CPU fp32 ms | ONNX Runtime CPU fp32 ms |\n|---|---|---:|---:|")
     for n in NAMES:
         when = "once per avatar" if short[n] == "appearance" else "per frame"
-        print(f"| {short[n]} | {when} | {rows[n]["torch"]:.1f} | {rows[n].get("ort", float("nan")):.1f} |")
+        print(f"| {short[n]} | {when} | {rows[n]['torch']:.1f} | {rows[n].get('ort', float('nan')):.1f} |")
     for backend in ("torch", "ort"):
         if all(backend in rows[n] for n in per_frame):
             print(f"per frame ({backend}): {sum(rows[n][backend] for n in per_frame):.0f} ms")

@@ -19,20 +19,21 @@ __all__ = ["CACHE_ENV", "DEFAULT_MAX_BATCH", "DEFAULT_OPSET", "MODELS", "ModelCo
            "default_data_dir", "ensure_onnx", "models_dir", "onnx_path"]
 
 
-def onnx_path(name: str = "warp_field", config: ModelConfig | None = None, out: Path | str | None = None) -> Path:
-    spec = MODELS[name]
+def onnx_path(name: str | ModelSpec = "warp_field", config: ModelConfig | None = None,
+              out: Path | str | None = None) -> Path:
+    spec = name if isinstance(name, ModelSpec) else MODELS[name]
     return models_dir(out) / spec.filename(config or ModelConfig())
 
 
-def ensure_onnx(name: str = "warp_field", config: ModelConfig | None = None, out: Path | str | None = None,
-                quiet: bool = True) -> Path:
+def ensure_onnx(name: str | ModelSpec = "warp_field", config: ModelConfig | None = None,
+                out: Path | str | None = None, quiet: bool = True) -> Path:
     """The model's ONNX file in the cache, exported first if it is missing or was exported from
     other source code (a few seconds, once)."""
     from .onnx_export import export_onnx, is_current
 
-    spec = MODELS[name]
+    spec = name if isinstance(name, ModelSpec) else MODELS[name]  # a spec: models outside MODELS
     config = config or ModelConfig()
-    path = onnx_path(name, config, out)
+    path = onnx_path(spec, config, out)
     if not is_current(spec, config, path):
         export_onnx(spec, config, path, quiet=quiet)
     return path

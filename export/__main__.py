@@ -11,6 +11,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
 
+    from .liveportrait import GROUP, NAMES
     from .registry import DEFAULT_MAX_BATCH, DEFAULT_OPSET, MODELS
 
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__)
@@ -20,7 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}, >= 17)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: the user cache, ~/.cache/puppetcam/models; env PUPPETCAM_CACHE)")
-    p.add_argument("--model", action="append", choices=sorted(MODELS), help="only this model (repeatable)")
+    p.add_argument("--model", action="append", choices=sorted(MODELS) + [GROUP, *NAMES],
+                   help=f"only this model (repeatable); '{GROUP}' = its five networks, not exported by default")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="LivePortrait checkpoint folder for the liveportrait models (default: the parity fixture's "
+                        "random weights: right graphs, noise output)")
     p.add_argument("--frames", type=int, default=30, help="frames of real footage for the parity check")
     p.add_argument("--data", type=Path, default=None, help="real footage folder (default ../shared/data)")
     p.add_argument("--tolerance", type=float, default=None, help="max abs error allowed (default per model, 1e-4)")
@@ -109,12 +114,25 @@ def _build_engines(args, specs, config, out) -> int:
         return 2
     precision = "fp32" if args.fp32 else "fp16"
     for spec in specs:
-        path = ensure_onnx(spec.name, config, out)
+        path = ensure_onnx(spec, config, out)
         engine, manifest, before = ensure_engine(path, precision, args.max_batch, force=args.force, progress=print)
         state = "up to date" if before == "ok" else f"built ({before})"
         print(f"{spec.name}: {engine} {state}; TensorRT {manifest['tensorrt_version']}, {manifest['gpu_name']} "
               f"(sm {manifest['compute_capability']}), {precision}, profile {manifest['profile']}")
     return 0
+
+
+def _resolve_specs(names: list[str], weights: Path | None) -> list:
+    from .liveportrait import GROUP, NAMES, make_specs
+    from .registry import MODELS
+
+    wanted: list[str] = []
+    for n in names:
+        for m in (NAMES if n == GROUP else (n,)):
+            if m not in wanted:
+                wanted.append(m)
+    lp = make_specs(weights) if any(n in NAMES for n in wanted) else {}
+    return [lp[n] if n in lp else MODELS[n] for n in wanted]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m export: --opset must be 17 or newer (GridSample needs 16; the issue asks for >= 17)",
               file=sys.stderr)
         return 2
-    specs = [MODELS[n] for n in (args.model or MODELS)]
+    specs = _resolve_specs(args.model or list(MODELS), args.weights)
     config = ModelConfig(args.grid, args.newton_steps, args.opset)
     out = models_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -29,10 +29,11 @@ def ort_vs_torch(spec: ModelSpec, config: ModelConfig, path: Path | str, feeds: 
     session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
     single, batched = [0.0], [0.0]
     for feed in feeds:
-        got = session.run(None, feed)[0]
+        got = session.run(None, feed)
         with torch.inference_mode():
             want = model(*(torch.from_numpy(np.ascontiguousarray(feed[n])) for n in spec.input_names))
-        err = float(np.abs(got - want.numpy()).max())
+        want = want if isinstance(want, (tuple, list)) else (want,)  # several outputs: all are compared
+        err = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
         (single if next(iter(feed.values())).shape[0] == 1 else batched).append(err)
     return {"max_abs": max(single + batched), "batch1_max_abs": max(single), "batched_max_abs": max(batched),
             "feeds": len(feeds)}

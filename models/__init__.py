@@ -1,0 +1,1 @@
+"""Learned networks used by optional renderers. Nothing here imports from `app/`."""

@@ -29,6 +29,11 @@ _EYES = (
 SHUT_LID_GAP = 0.08
 
 
+# How far the iris may move from the eye's centre, in eye widths (x, y): about where a real
+# iris meets the corner or hides under a lid; within it the driver's gaze carries over whole.
+GAZE_LIMIT = np.array([0.3, 0.2])
+
+
 @dataclass(frozen=True)
 class RetargetSettings:
     """How the driver's motion is carried over. Gains are 1.0 for a faithful copy."""
@@ -95,10 +100,18 @@ def eye_openness(points: np.ndarray, corners, upper, lower) -> float:
     return float(gap / max(width, 1e-6))
 
 
-def _iris_offset(points: np.ndarray, corners, iris) -> np.ndarray:
+def _iris_offset(points: np.ndarray, corners, upper, lower, iris) -> np.ndarray:
+    """Iris centre in eye widths, in image axes: sideways from the corners' midpoint, up and
+    down from the lids' midpoint (the corners barely move when the eye looks up or down, so
+    against them vertical gaze was lost in the lids' own motion)."""
     a, b = points[corners[0], :2], points[corners[1], :2]
     width = max(float(np.linalg.norm(a - b)), 1e-6)
-    return (points[iris[0], :2] - (a + b) / 2) / width
+    e = (b - a) / width
+    n = np.array([-e[1], e[0]])
+    mid = (points[list(upper), :2].mean(axis=0) + points[list(lower), :2].mean(axis=0)) / 2
+    rel_x = (points[iris[0], :2] - (a + b) / 2) @ e
+    rel_y = (points[iris[0], :2] - mid) @ n
+    return (rel_x * e + rel_y * n) / width
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,7 @@ class DriverReference:
         return DriverReference(
             points.astype(np.float64), face_size(points),
             np.array([eye_openness(points, c, u, lo) for c, u, lo, _ in _EYES]),
-            np.array([_iris_offset(points, c, i) for c, _, _, i in _EYES]),
+            np.array([_iris_offset(points, *eye) for eye in _EYES]),
         )
 
 
@@ -130,7 +143,7 @@ def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
     centre0 = reference.landmarks[_RIGID].mean(axis=0)
     centre1 = points[_RIGID].mean(axis=0)
     openness = np.array([eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
-    iris = np.array([_iris_offset(unposed, c, i) for c, _, _, i in _EYES])
+    iris = np.array([_iris_offset(unposed, *eye) for eye in _EYES])
     return Motion(
         rotation=matrix_to_rotvec(head.rotation),
         translation=(centre1 - centre0)[:2] / reference.size,
@@ -318,7 +331,7 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         pts[list(upper)] = meet + (up - meet) * k
         pts[list(lower)] = meet + (low - meet) * k
         width = np.linalg.norm(base[corners[0], :2] - base[corners[1], :2])
-        shift = np.clip(motion.gaze[eye] * settings.gaze_gain, [-0.15, -0.08], [0.15, 0.08]) * width
+        shift = np.clip(motion.gaze[eye] * settings.gaze_gain, -GAZE_LIMIT, GAZE_LIMIT) * width
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift
         if k < 1.0:

@@ -63,7 +63,7 @@ def drive_frames(avatar, frames: list[np.ndarray], fps: float, neutral: np.ndarr
     puppeteer = Puppeteer(avatar, settings or PipelineSettings(engine="torch"))
     if neutral is not None:
         puppeteer.animator.set_neutral(neutral)
-    run = {"driver": [], "output": [], "images": [], "driver_images": [], "index": []}
+    run = {"driver": [], "output": [], "posed": [], "images": [], "driver_images": [], "index": []}
     with FaceTracker() as checker:
         for i, image in enumerate(frames):
             result = puppeteer.process(Frame(image, i, i / fps))
@@ -73,6 +73,7 @@ def drive_frames(avatar, frames: list[np.ndarray], fps: float, neutral: np.ndarr
             run["driver"].append(result.face.landmarks)
             run["output"].append(found[0].landmarks)
             run["index"].append(i)
+            run["posed"].append(result.animated.posed.landmarks)
             if keep_images:
                 run["images"].append(result.image)
                 run["driver_images"].append(image)

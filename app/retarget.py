@@ -191,6 +191,20 @@ def _blink_curve(ratio: float, closed_below: float, open_above: float) -> float:
     return float(open_above * t * t * (3 - 2 * t))
 
 
+# Eyes closing together whose openness differs by less than this (relative) close as one: a
+# tracker reads the two lids of one blink a frame or a few tenths apart, and one eye shut
+# beside a half-open one read as a wink (4 of 9 blinks checked). A real wink differs by more.
+WINK_SPREAD = 0.35
+
+
+def _paired_blink(ratios: np.ndarray, settings: RetargetSettings) -> np.ndarray:
+    """Both eyes' relative openness, drawn together when both are closing and not winking."""
+    ratios = np.asarray(ratios, np.float64)
+    if ratios.max() >= settings.blink_open_above or abs(ratios[0] - ratios[1]) >= WINK_SPREAD:
+        return ratios
+    return np.full(2, ratios.min())
+
+
 # Inner-lip pairs, corner to corner, upper and lower paired by position along the mouth.
 _UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
 _LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
@@ -322,8 +336,9 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     pts = base + (motion.expression @ frame.T) * f * gains[:, None]
     pts = _uncross_lips(base, pts, parts["mouth"])
 
+    ratios = _paired_blink(1.0 + settings.eyes_gain * (motion.eye_openness - 1.0), settings)
     for eye, (corners, upper, lower, iris) in enumerate(_EYES):
-        ratio = 1.0 + settings.eyes_gain * (float(motion.eye_openness[eye]) - 1.0)
+        ratio = float(ratios[eye])
         k = np.clip(_blink_curve(ratio, settings.blink_closed_below, settings.blink_open_above), SHUT_LID_GAP, 1.6)
         up, low = base[list(upper)], base[list(lower)]
         # Lids meet a quarter of the way up from the lower lid, as in a real blink.

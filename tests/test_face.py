@@ -111,3 +111,15 @@ def test_gaze_layer_keeps_a_still_eye_unchanged(data_dir):
     (x0, y0), (x1, y1) = eye.min(axis=0).astype(int) - 2, eye.max(axis=0).astype(int) + 3
     diff = np.abs(rest[y0:y1, x0:x1].astype(int) - avatar.image[y0:y1, x0:x1])
     assert diff.mean() < 6, diff.mean()
+
+
+def test_both_eyes_close_together_but_a_wink_stays_one_sided():
+    from app.retarget import RetargetSettings, _paired_blink
+
+    s = RetargetSettings()
+    both = _paired_blink(np.array([0.2, 0.45]), s)  # one blink, the lids read a little apart
+    assert both[0] == both[1] == 0.2
+    wink = _paired_blink(np.array([0.1, 0.9]), s)
+    assert wink[0] == 0.1 and wink[1] == 0.9
+    squint = _paired_blink(np.array([0.6, 0.65]), s)  # narrowing: kept as it is, not shut
+    assert squint.min() == 0.6

@@ -17,7 +17,8 @@ from .composite import Framing
 from .capture import CameraSource, FrameSource, VideoFileSource, list_cameras
 from .errors import PuppetCamError, VirtualCameraUnavailable
 from .group import GroupPuppeteer
-from .pipeline import FrameProcessor, LiveSession, PipelineSettings, Puppeteer, choose_engine, run_offline
+from .pipeline import (FrameProcessor, LiveSession, PipelineSettings, Puppeteer, choose_engine, lookahead_neutral,
+                       run_offline)
 from .retarget import RetargetSettings
 from .output_paths import NamedInput, check_output_path
 from .sinks import PreviewSink, SinkFanout, VideoFileSink, VirtualCameraSink
@@ -198,6 +199,12 @@ def cmd_render(args: argparse.Namespace) -> int:
         source = VideoFileSource(args.driver)
         try:
             processor, size = _processor(args, settings)
+            if isinstance(processor, Puppeteer):
+                # Offline, the whole clip is known: its most neutral face is the reference from
+                # the first frame on (a clip starting mid-word would otherwise keep the mouth shut).
+                neutral = lookahead_neutral(args.driver, settings.mirror_input)
+                if neutral is not None:
+                    processor.animator.set_neutral(neutral)
             sink = VideoFileSink(args.out, source.fps, size, audio_from=args.driver)
         except BaseException:
             source.close()

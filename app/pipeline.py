@@ -169,6 +169,28 @@ def render_file(avatar: Avatar, source: FrameSource, sinks: SinkFanout,
     return run_offline(Puppeteer(avatar, settings), source, sinks, on_frame)
 
 
+def lookahead_neutral(path: "os.PathLike | str", mirror: bool = False, samples: int = 150) -> np.ndarray | None:
+    """The most neutral driver face in a whole clip (landmarks, pixels), for an offline render
+    to measure motion against from its first frame on: a clip that starts mid-word or
+    mid-turn is then measured like any other. Cheap: at most `samples` frames are tracked
+    (every k-th, so short lip closures of a talking clip are still likely among them)."""
+    from .capture import VideoFileSource
+    from .neutral import choose_neutral
+
+    faces: list[np.ndarray] = []
+    with VideoFileSource(path) as source, FaceTracker(TrackerSettings(static_images=True)) as tracker:
+        step = max(1, -(-source.frame_count // samples)) if source.frame_count else 1
+        while (frame := source.read()) is not None:
+            if frame.index % step:
+                continue
+            image = frame.image[:, ::-1].copy() if mirror else frame.image
+            found = tracker.detect(image)
+            if found:
+                faces.append(found[0].landmarks)
+    best = choose_neutral(faces)
+    return None if best is None else faces[best]
+
+
 def run_offline(processor: FrameProcessor, source: FrameSource, sinks: SinkFanout,
                 on_frame: Callable[[Any], None] | None = None) -> int:
     """Every frame of the source through `processor` (closed at the end), in order."""

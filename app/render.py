@@ -19,6 +19,7 @@ from engines.base import FieldEngine
 from .avatar import Avatar
 from .background import composite, person_layer
 from .eyes import close_eyes, openness, sharpen_lids
+from .gaze import GazeLayer
 from .mouth import MouthSource, fill_mouth
 from .retarget import PosedFace
 from .rig import DEFAULT_GRID_SIZE
@@ -57,6 +58,7 @@ class Renderer:
         self._rest_openness = (openness(avatar.face.landmarks, 0), openness(avatar.face.landmarks, 1))
         self._rest_local = avatar.face.landmarks[:, :2] - (c.x0, c.y0)
         self._cell = max(c.width - 1, c.height - 1) / max(g - 1, 1)
+        self._gaze = GazeLayer(self._crop_image, self._rest_local)
 
     @property
     def rig_tensors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +116,7 @@ class Renderer:
         if warped.shape[2] == 4:  # the warped person over the still background plate
             warped = composite(warped, self.avatar.background)
         neutral = posed.head.apply(self.avatar.face.landmarks[:, :2]) - (c.x0, c.y0)
+        self._gaze.apply(warped, mx, my, local, neutral, posed.head.scale, posed.head.rotation)
         close_eyes(warped, local, neutral, self._rest_openness)
         if self.settings.fill_mouth:
             fill_mouth(warped, local, self.avatar.mouth_area, self.avatar.skin_lab, mouth)

@@ -30,6 +30,11 @@ _EYES = (
 SHUT_LID_GAP = 0.08
 
 
+# How far the iris may move from the eye's centre, in eye widths (x, y): about where a real
+# iris meets the corner or hides under a lid; within it the driver's gaze carries over whole.
+GAZE_LIMIT = np.array([0.3, 0.2])
+
+
 @dataclass(frozen=True)
 class RetargetSettings:
     """How the driver's motion is carried over. Gains are 1.0 for a faithful copy."""
@@ -99,10 +104,18 @@ def eye_openness(points: np.ndarray, corners, upper, lower) -> float:
     return float(gap / max(width, 1e-6))
 
 
-def _iris_offset(points: np.ndarray, corners, iris) -> np.ndarray:
+def _iris_offset(points: np.ndarray, corners, upper, lower, iris) -> np.ndarray:
+    """Iris centre in eye widths, in image axes: sideways from the corners' midpoint, up and
+    down from the lids' midpoint (the corners barely move when the eye looks up or down, so
+    against them vertical gaze was lost in the lids' own motion)."""
     a, b = points[corners[0], :2], points[corners[1], :2]
     width = max(float(np.linalg.norm(a - b)), 1e-6)
-    return (points[iris[0], :2] - (a + b) / 2) / width
+    e = (b - a) / width
+    n = np.array([-e[1], e[0]])
+    mid = (points[list(upper), :2].mean(axis=0) + points[list(lower), :2].mean(axis=0)) / 2
+    rel_x = (points[iris[0], :2] - (a + b) / 2) @ e
+    rel_y = (points[iris[0], :2] - mid) @ n
+    return (rel_x * e + rel_y * n) / width
 
 
 @dataclass(frozen=True)
@@ -119,7 +132,7 @@ class DriverReference:
         return DriverReference(
             points.astype(np.float64), face_size(points),
             np.array([eye_openness(points, c, u, lo) for c, u, lo, _ in _EYES]),
-            np.array([_iris_offset(points, c, i) for c, _, _, i in _EYES]),
+            np.array([_iris_offset(points, *eye) for eye in _EYES]),
         )
 
 
@@ -134,7 +147,7 @@ def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
     centre0 = reference.landmarks[_RIGID].mean(axis=0)
     centre1 = points[_RIGID].mean(axis=0)
     openness = np.array([eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
-    iris = np.array([_iris_offset(unposed, c, i) for c, _, _, i in _EYES])
+    iris = np.array([_iris_offset(unposed, *eye) for eye in _EYES])
     return Motion(
         rotation=matrix_to_rotvec(head.rotation),
         translation=(centre1 - centre0)[:2] / reference.size,
@@ -180,6 +193,20 @@ def _blink_curve(ratio: float, closed_below: float, open_above: float) -> float:
         return ratio
     t = np.clip((ratio - closed_below) / max(open_above - closed_below, 1e-6), 0.0, 1.0)
     return float(open_above * t * t * (3 - 2 * t))
+
+
+# Eyes closing together whose openness differs by less than this (relative) close as one: a
+# tracker reads the two lids of one blink a frame or a few tenths apart, and one eye shut
+# beside a half-open one read as a wink (4 of 9 blinks checked). A real wink differs by more.
+WINK_SPREAD = 0.35
+
+
+def _paired_blink(ratios: np.ndarray, settings: RetargetSettings) -> np.ndarray:
+    """Both eyes' relative openness, drawn together when both are closing and not winking."""
+    ratios = np.asarray(ratios, np.float64)
+    if ratios.max() >= settings.blink_open_above or abs(ratios[0] - ratios[1]) >= WINK_SPREAD:
+        return ratios
+    return np.full(2, ratios.min())
 
 
 # Inner-lip pairs, corner to corner, upper and lower paired by position along the mouth.
@@ -324,8 +351,9 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     pts = base + (motion.expression @ frame.T) * f * gains[:, None]
     pts = _uncross_lips(base, pts, parts["mouth"])
 
+    ratios = _paired_blink(1.0 + settings.eyes_gain * (motion.eye_openness - 1.0), settings)
     for eye, (corners, upper, lower, iris) in enumerate(_EYES):
-        ratio = 1.0 + settings.eyes_gain * (float(motion.eye_openness[eye]) - 1.0)
+        ratio = float(ratios[eye])
         k = np.clip(_blink_curve(ratio, settings.blink_closed_below, settings.blink_open_above), SHUT_LID_GAP, 1.6)
         up, low = base[list(upper)], base[list(lower)]
         # Lids meet a quarter of the way up from the lower lid, as in a real blink.
@@ -333,7 +361,7 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         pts[list(upper)] = meet + (up - meet) * k
         pts[list(lower)] = meet + (low - meet) * k
         width = np.linalg.norm(base[corners[0], :2] - base[corners[1], :2])
-        shift = np.clip(motion.gaze[eye] * settings.gaze_gain, [-0.15, -0.08], [0.15, 0.08]) * width
+        shift = np.clip(motion.gaze[eye] * settings.gaze_gain, -GAZE_LIMIT, GAZE_LIMIT) * width
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift
         if k < 1.0:

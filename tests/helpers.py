@@ -49,3 +49,33 @@ def correlation(a, b) -> float:
     if a.std() < 1e-9 or b.std() < 1e-9:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def drive_frames(avatar, frames: list[np.ndarray], fps: float, neutral: np.ndarray | None = None,
+                 keep_images: bool = False, settings=None) -> dict:
+    """Drive `avatar` with `frames` through the whole pipeline; MediaPipe on each output.
+    Returns paired lists (frames where both faces were found): 'driver', 'output', and the
+    'images' (output, when `keep_images`) and 'driver_images' of those frames."""
+    from app.capture import Frame
+    from app.pipeline import PipelineSettings, Puppeteer
+    from app.tracking import FaceTracker
+
+    puppeteer = Puppeteer(avatar, settings or PipelineSettings(engine="torch"))
+    if neutral is not None:
+        puppeteer.animator.set_neutral(neutral)
+    run = {"driver": [], "output": [], "posed": [], "images": [], "driver_images": [], "index": []}
+    with FaceTracker() as checker:
+        for i, image in enumerate(frames):
+            result = puppeteer.process(Frame(image, i, i / fps))
+            found = checker.detect(result.image)
+            if result.face is None or not found:
+                continue
+            run["driver"].append(result.face.landmarks)
+            run["output"].append(found[0].landmarks)
+            run["index"].append(i)
+            run["posed"].append(result.animated.posed.landmarks)
+            if keep_images:
+                run["images"].append(result.image)
+                run["driver_images"].append(image)
+    puppeteer.close()
+    return run

@@ -34,6 +34,20 @@ def test_avatar_without_usable_face_is_refused_clearly(data_dir, name):
     assert "Use " in str(err.value)  # says what to do
 
 
+def test_a_face_that_fills_its_picture_loads_and_animates(data_dir):
+    """tight_grace_hopper: forehead and chin at the edges. The full-range detector found no
+    face in it (no context round the head), so it was refused as "no face"."""
+    avatar = load_avatar(data_dir / "portraits" / "tight_grace_hopper.jpg")
+    assert avatar.image.shape == (512, 512, 3)
+    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    frames = read_frames(data_dir / "driving" / "webcam_crop_expressions.mp4", limit=8, step=20)
+    results = [puppeteer.process(Frame(f, i, i / 30)) for i, f in enumerate(frames)]
+    puppeteer.close()
+    assert all(r.face is not None for r in results)
+    moved = [np.abs(r.image.astype(int) - avatar.image).mean() for r in results[1:]]
+    assert max(moved) > 1.0  # it animates
+
+
 def test_unreadable_and_missing_avatar_files(tmp_path):
     fake = tmp_path / "notes.jpg"
     fake.write_text("this is not an image")

@@ -1,0 +1,116 @@
+"""Gaze: the avatar's own iris, moved inside its eye opening to where the pose puts it.
+
+The warp alone cannot move an iris: its triangles join the iris to the lids, so a glance
+smears iris, sclera and lid together and MediaPipe on the output barely saw the iris move
+(gaze correlation about 0 on lp_d3). Here, once per avatar, each eye is split into an iris
+patch (its own colours and catchlight) and a clean plate with the iris painted out (its own
+sclera and lid shadows). Per frame the plate is sampled through the warp's own maps (so the
+sclera follows the lids and the head) and the iris is laid over it at its posed place, clipped
+to the posed lids, so lids cover it on blinks and whatever it uncovers is the avatar's sclera.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import landmarks as lm
+from .eyes import eye_contour, openness
+
+_IRIS = (lm.RIGHT_IRIS, lm.LEFT_IRIS)
+SHUT_BELOW = 0.3  # relative openness under which the eye is left to the lids (eyes.py)
+MIN_IRIS_RADIUS = 2.0  # pixels: smaller irises are left to the warp
+
+
+@dataclass(frozen=True)
+class IrisPatch:
+    image: np.ndarray  # BGR, square, iris centred
+    alpha: np.ndarray  # float32 0..1, the iris disc (anti-aliased)
+    centre: np.ndarray  # (2,) rest centre, crop pixels
+    radius: float
+
+
+def _disc(size: int, radius: float) -> np.ndarray:
+    c = (size - 1) / 2
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    return np.clip(radius + 0.5 - np.hypot(xs - c, ys - c), 0.0, 1.0)
+
+
+class GazeLayer:
+    """Per-avatar eye parts (built once) and the per-frame iris placement."""
+
+    def __init__(self, crop_image: np.ndarray, rest: np.ndarray) -> None:
+        """`crop_image`: the avatar's rig crop, BGR; `rest`: its landmarks in crop pixels."""
+        h, w = crop_image.shape[:2]
+        self.rest = rest
+        self.patches: list[IrisPatch | None] = []
+        paint_out = np.zeros((h, w), np.uint8)
+        for eye in (0, 1):
+            centre = rest[_IRIS[eye][0], :2]
+            radius = float(np.linalg.norm(rest[list(_IRIS[eye][1:]), :2] - centre, axis=1).mean())
+            opening = np.zeros((h, w), np.uint8)
+            cv2.fillPoly(opening, [np.round(eye_contour(rest, eye) * 4).astype(np.int32)], 255, shift=2)
+            half = int(np.ceil(radius)) + 2
+            x0, y0 = np.round(centre).astype(int) - half
+            if radius < MIN_IRIS_RADIUS or x0 < 0 or y0 < 0 or x0 + 2 * half + 1 > w or y0 + 2 * half + 1 > h:
+                self.patches.append(None)
+                continue
+            box = (slice(y0, y0 + 2 * half + 1), slice(x0, x0 + 2 * half + 1))
+            disc = _disc(2 * half + 1, radius)
+            seen = (opening[box] > 0) & (disc > 0.5)
+            patch = crop_image[box].copy()
+            if seen.sum() >= 5:
+                # The part hidden under the lids at rest takes the iris's own median colour,
+                # so an iris moving down does not bring lid skin with it.
+                patch[~seen] = np.median(patch[seen], axis=0).astype(np.uint8)
+            self.patches.append(IrisPatch(patch, disc, centre.copy(), radius))
+            ring = cv2.dilate((disc > 0.05).astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
+            paint_out[box] = np.maximum(paint_out[box], ring & opening[box])
+        # The sclera plate: the irises inpainted from the white of the eye round them.
+        self.plate = cv2.inpaint(crop_image, paint_out, 3, cv2.INPAINT_TELEA) if paint_out.any() else crop_image
+
+    def apply(self, canvas: np.ndarray, mx: np.ndarray, my: np.ndarray, posed: np.ndarray,
+              neutral_in_pose: np.ndarray, scale: float, rotation: np.ndarray) -> None:
+        """Lay each posed iris into `canvas` (the warped crop, in place). `mx`, `my`: the warp's
+        backward maps; `posed`: landmarks in crop pixels; `scale`, `rotation` (2x2): the head's
+        2-D similarity, which the iris patch follows; `neutral_in_pose`: the rest landmarks
+        moved with it. An iris where the head alone puts it is the warp's (a still portrait
+        stays pixel-identical); the layer fades in over the first pixel of gaze."""
+        h, w = canvas.shape[:2]
+        for eye, patch in enumerate(self.patches):
+            if patch is None:
+                continue
+            k = openness(posed, eye) / max(openness(self.rest, eye), 1e-6)
+            gaze = float(np.linalg.norm(posed[_IRIS[eye][0], :2] - neutral_in_pose[_IRIS[eye][0], :2]))
+            fade = float(np.clip((gaze - 0.25) / 1.0, 0.0, 1.0))
+            if k < SHUT_BELOW or fade <= 0.0:
+                continue
+            contour = eye_contour(posed, eye)
+            r = patch.radius * scale
+            x0, y0 = np.maximum(np.floor(contour.min(axis=0) - r).astype(int) - 2, 0)
+            x1, y1 = np.minimum(np.ceil(contour.max(axis=0) + r).astype(int) + 3, (w, h))
+            if x1 - x0 < 3 or y1 - y0 < 3:
+                continue
+            sclera = cv2.remap(self.plate, mx[y0:y1, x0:x1], my[y0:y1, x0:x1], cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            # Iris patch -> canvas: the head's rotation and scale about the patch centre, then
+            # to the posed iris centre.
+            size = patch.image.shape[0]
+            c = (size - 1) / 2
+            m = np.zeros((2, 3))
+            m[:, :2] = rotation[:2, :2] * scale
+            m[:, 2] = posed[_IRIS[eye][0], :2] - (x0, y0) - m[:, :2] @ (c, c)
+            iris = cv2.warpAffine(patch.image, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            ia = cv2.warpAffine(patch.alpha, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)[..., None]
+            opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillPoly(opening, [np.round((contour - (x0, y0)) * 4).astype(np.int32)], 255,
+                         lineType=cv2.LINE_AA, shift=2)
+            # A pixel's feather inside the lids, so the lash line stays the warp's own.
+            oa = cv2.GaussianBlur(cv2.erode(opening, np.ones((2, 2), np.uint8)), (3, 3), 0)
+            oa = (oa.astype(np.float32) / 255.0)[..., None] * float(np.clip((k - SHUT_BELOW) / 0.2, 0.0, 1.0)) * fade
+            eye_img = sclera * (1.0 - ia) + iris * ia
+            region = canvas[y0:y1, x0:x1]
+            region[:] = (eye_img * oa + region.astype(np.float32) * (1.0 - oa)).astype(np.uint8)

@@ -189,7 +189,7 @@ def test_a_frame_filling_face_does_not_slide_off_its_neck(data_dir):
     results = [puppeteer.process(Frame(f, i, i / 30)) for i, f in enumerate(frames)]
     puppeteer.close()
     asked = abs(results[-1].animated.motion.translation[1])
-    assert asked > 0.2  # the driver really moved
+    assert asked > 0.12  # the driver really moved (measured from the most neutral frame seen so far)
     rigid = list(lm.RIGID)
     moved = (results[-1].animated.posed.landmarks[rigid, :2].mean(axis=0)
              - avatar.face.landmarks[rigid, :2].mean(axis=0)) / avatar.face.size

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-
-class PuppetCamError(Exception):
-    """An error shown to the user as it is; `str(err)` is the whole message."""
-
-    def __init__(self, what: str, what_to_do: str) -> None:
-        self.what = what
-        self.what_to_do = what_to_do
-        super().__init__(f"{what} {what_to_do}".strip())
+from engines.errors import PuppetCamError  # noqa: F401  (the base, shared with the engines)
 
 
 class AvatarError(PuppetCamError):

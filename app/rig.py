@@ -17,15 +17,13 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from models.warp_field import DEFAULT_GRID_SIZE
+
 from . import landmarks as lm
 
 RING_POINTS = 32
 BORDER_POINTS_PER_SIDE = 8
 NUM_CONTROL_POINTS = lm.NUM_LANDMARKS + 2 * RING_POINTS + 4 * BORDER_POINTS_PER_SIDE
-# 96x96 with 3 Newton steps keeps the warp error under a pixel at 512x512 output and runs the
-# model in ~3 ms on a 2-core CPU (measured: 128x128 with 4 steps costs 6 ms).
-DEFAULT_GRID_SIZE = 96
-DEFAULT_NEWTON_STEPS = 3
 BORDER_CELLS = 2.0  # grid cells from the crop border within which points stay still, and over which they are freed
 BORDER_SQUEEZE = 0.5  # share of its distance to the crop border a point always keeps
 

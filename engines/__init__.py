@@ -130,7 +130,7 @@ def _slower_than(backend: str, picked: str) -> str:
 def select_engine(name: str = "auto", grid_size: int | None = None) -> EngineChoice:
     """The fastest available backend ("auto"), or the one named (raises EngineUnavailable when
     it cannot run here). `reasons` says, for every backend, why it was or was not used."""
-    from app.rig import DEFAULT_GRID_SIZE
+    from models.warp_field import DEFAULT_GRID_SIZE
 
     g = grid_size or DEFAULT_GRID_SIZE
     key = _canonical(name)

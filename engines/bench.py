@@ -43,7 +43,7 @@ def _inputs(args) -> dict:
 def _engines(names: list[str]) -> tuple[dict, dict, dict]:
     from engines import _build, unavailable_reason
 
-    from app.rig import DEFAULT_GRID_SIZE
+    from models.warp_field import DEFAULT_GRID_SIZE
 
     engines, skipped, startup = {}, {}, {}
     for name in names:

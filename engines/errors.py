@@ -1,8 +1,19 @@
-"""Errors of engine selection, shown to the user as they are (see app.errors.PuppetCamError)."""
+"""Errors of engine selection, shown to the user as they are.
+
+`PuppetCamError`, the base of every error the app shows as it is, lives here rather than in
+`app.errors` (which re-exports it) so that the engines need nothing from the app.
+"""
 
 from __future__ import annotations
 
-from app.errors import PuppetCamError
+
+class PuppetCamError(Exception):
+    """An error shown to the user as it is; `str(err)` is the whole message."""
+
+    def __init__(self, what: str, what_to_do: str) -> None:
+        self.what = what
+        self.what_to_do = what_to_do
+        super().__init__(f"{what} {what_to_do}".strip())
 
 
 class EngineUnavailable(PuppetCamError):

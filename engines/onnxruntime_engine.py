@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
+from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
 
 from .errors import EngineUnavailable
 
@@ -53,7 +53,7 @@ class OnnxRuntimeFieldEngine:
     """FieldEngine on ONNX Runtime. device: "auto" (CUDA if the provider is there), "cpu", "cuda"."""
 
     def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, device: str = "auto",
-                 newton_steps: int = DEFAULT_NEWTON_STEPS, onnx_path: Path | str | None = None,
+                 fit_steps: int = DEFAULT_FIT_STEPS, onnx_path: Path | str | None = None,
                  cache_dir: Path | str | None = None, threads: int | None = None, opset: int | None = None) -> None:
         try:
             import onnxruntime as ort
@@ -70,7 +70,7 @@ class OnnxRuntimeFieldEngine:
         if device == "cuda" and not cuda_provider_available():
             raise EngineUnavailable("onnxruntime-cuda", f"onnxruntime {ort.__version__} has no CUDAExecutionProvider "
                                     "(a CPU-only build)", "pip install -r requirements-gpu.txt (onnxruntime-gpu)")
-        config = ModelConfig(grid_size, newton_steps, opset or DEFAULT_OPSET)
+        config = ModelConfig(grid_size, fit_steps, opset or DEFAULT_OPSET)
         self.onnx_path = Path(onnx_path) if onnx_path else ensure_onnx("warp_field", config, cache_dir)
         providers = ([("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"] if device == "cuda"
                      else ["CPUExecutionProvider"])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
+from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
 
 from .errors import EngineUnavailable
 
@@ -38,7 +38,7 @@ class TensorRTFieldEngine:
     """FieldEngine on TensorRT (fp16 by default)."""
 
     def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, precision: str = "fp16",
-                 newton_steps: int = DEFAULT_NEWTON_STEPS, cache_dir: Path | str | None = None,
+                 fit_steps: int = DEFAULT_FIT_STEPS, cache_dir: Path | str | None = None,
                  max_batch: int | None = None, device: int = 0, opset: int | None = None) -> None:
         from export import ensure_onnx
         from export.registry import DEFAULT_MAX_BATCH, DEFAULT_OPSET, ModelConfig
@@ -54,7 +54,7 @@ class TensorRTFieldEngine:
         self.device = torch.device("cuda", device)
         torch.cuda.set_device(self.device)
         self.max_batch = max_batch or DEFAULT_MAX_BATCH
-        self.onnx_path = ensure_onnx("warp_field", ModelConfig(grid_size, newton_steps, opset or DEFAULT_OPSET),
+        self.onnx_path = ensure_onnx("warp_field", ModelConfig(grid_size, fit_steps, opset or DEFAULT_OPSET),
                                      cache_dir)
         self.engine_path, self.manifest, self.status_at_start = ensure_engine(self.onnx_path, precision,
                                                                               self.max_batch)

@@ -6,14 +6,14 @@ import os
 
 import numpy as np
 
-from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
+from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
 
 
 class TorchFieldEngine:
     """The WarpField model run by torch itself (CPU or CUDA)."""
 
     def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, device: str = "cpu",
-                 newton_steps: int = DEFAULT_NEWTON_STEPS, cpu_threads: int | None = None) -> None:
+                 fit_steps: int = DEFAULT_FIT_STEPS, cpu_threads: int | None = None) -> None:
         import torch
 
         if device == "cpu":
@@ -27,12 +27,12 @@ class TorchFieldEngine:
             cpu_threads = cpu_threads or max(1, min(4, (os.cpu_count() or 1) // 2))
             torch.set_num_threads(cpu_threads)
 
-        from app.warp_field import WarpField
+        from models.warp_field import WarpField
 
         self.name = f"torch-{device}"
         self._torch = torch
         self.device = torch.device(device)
-        self.model = WarpField(grid_size, newton_steps).to(self.device).eval()
+        self.model = WarpField(grid_size, fit_steps).to(self.device).eval()
         self._cache: dict[int, tuple] = {}
 
     def __call__(self, tri_index, tri_weight, displacement):

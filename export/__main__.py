@@ -9,15 +9,15 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
+    from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
 
     from .liveportrait import GROUP, NAMES
     from .registry import DEFAULT_MAX_BATCH, DEFAULT_OPSET, MODELS
 
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     p.add_argument("--grid", type=int, default=DEFAULT_GRID_SIZE, help=f"warp grid size (default {DEFAULT_GRID_SIZE})")
-    p.add_argument("--newton-steps", type=int, default=DEFAULT_NEWTON_STEPS,
-                   help=f"WarpField Newton steps (default {DEFAULT_NEWTON_STEPS})")
+    p.add_argument("--fit-steps", type=int, default=DEFAULT_FIT_STEPS,
+                   help=f"WarpField fit steps (default {DEFAULT_FIT_STEPS})")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}, >= 17)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: the user cache, ~/.cache/puppetcam/models; env PUPPETCAM_CACHE)")
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     specs = _resolve_specs(args.model or list(MODELS), args.weights)
-    config = ModelConfig(args.grid, args.newton_steps, args.opset)
+    config = ModelConfig(args.grid, args.fit_steps, args.opset)
     out = models_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.trt:

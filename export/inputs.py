@@ -52,7 +52,7 @@ def drive_sizes(sizes: tuple[int, ...] = (512,), frames: int = 30, grid_size: in
     from app.animator import Animator
     from app.avatar import Framing, load_avatar, skin_colour
     from app.mouth import MouthSource
-    from app.rig import DEFAULT_GRID_SIZE
+    from models.warp_field import DEFAULT_GRID_SIZE
     from app.tracking import FaceTracker
     from engines.torch_engine import TorchFieldEngine
 
@@ -100,7 +100,7 @@ def synthetic(frames: int = 30, grid_size: int | None = None, size: int = 512) -
     from app.avatar import Framing, load_avatar
     from app.pose import Similarity
     from app.retarget import PosedFace
-    from app.rig import DEFAULT_GRID_SIZE
+    from models.warp_field import DEFAULT_GRID_SIZE
 
     avatar = load_avatar(DEFAULT_AVATAR, Framing(size, size), grid_size=grid_size or DEFAULT_GRID_SIZE)
     pts = avatar.face.landmarks

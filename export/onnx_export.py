@@ -101,7 +101,7 @@ def export_onnx(spec: ModelSpec, config: ModelConfig, path: Path, exporter: str 
             "model": spec.name,
             "source_sha256": spec.fingerprint(config),
             "grid_size": str(config.grid_size),
-            "newton_steps": str(config.newton_steps),
+            "fit_steps": str(config.fit_steps),
             "exporter": used,
             "torch_version": torch.__version__,
         }

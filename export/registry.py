@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from app.rig import DEFAULT_GRID_SIZE, DEFAULT_NEWTON_STEPS
+from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OPSET = 18  # GridSample needs >= 16; TensorRT 10.x parses opsets 9..24 (see engines/trt_supported_ops.json)
@@ -26,7 +26,7 @@ class ModelConfig:
     """What fixes an exported graph: shapes come from the grid size, so one file per grid."""
 
     grid_size: int = DEFAULT_GRID_SIZE
-    newton_steps: int = DEFAULT_NEWTON_STEPS
+    fit_steps: int = DEFAULT_FIT_STEPS
     opset: int = DEFAULT_OPSET
 
 
@@ -62,9 +62,9 @@ class ModelSpec:
 # --- WarpField: control-point displacement -> dense backward sampling grid ------------------
 
 def _warp_field_build(config: ModelConfig):
-    from app.warp_field import WarpField
+    from models.warp_field import WarpField
 
-    return WarpField(config.grid_size, config.newton_steps).eval()
+    return WarpField(config.grid_size, config.fit_steps).eval()
 
 
 def _warp_field_example(config: ModelConfig, batch: int):
@@ -97,14 +97,14 @@ def _warp_field_real(config: ModelConfig, frames: int = 30, data_dir: Path | Non
 
 WARP_FIELD = ModelSpec(
     name="warp_field",
-    summary="WarpField: control-point displacement -> (B, G, G, 2) sampling grid (app/warp_field.py)",
+    summary="WarpField: control-point displacement -> (B, G, G, 2) sampling grid (models/warp_field.py)",
     input_names=("tri_index", "tri_weight", "displacement"),
     output_names=("grid",),
     build=_warp_field_build,
     example_inputs=_warp_field_example,
     real_inputs=_warp_field_real,
-    source_files=(REPO / "app" / "warp_field.py",),
-    variant=lambda c: f"g{c.grid_size}_n{c.newton_steps}",
+    source_files=(REPO / "models" / "warp_field.py",),
+    variant=lambda c: f"g{c.grid_size}_f{c.fit_steps}",
 )
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (WARP_FIELD,)}

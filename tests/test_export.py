@@ -100,7 +100,7 @@ def test_cache_is_the_user_cache_not_the_checkout(monkeypatch, tmp_path):
     assert repo not in models_dir().parents
     monkeypatch.setenv("PUPPETCAM_CACHE", str(tmp_path))
     assert models_dir() == tmp_path / "models"
-    assert onnx_path("warp_field", ModelConfig(96, 3, 18)).name == "warp_field_g96_n3_op18.onnx"
+    assert onnx_path("warp_field", ModelConfig(96, 3, 18)).name == "warp_field_g96_f3_op18.onnx"
 
 
 def test_stale_or_foreign_onnx_is_not_current(tmp_path, warp_onnx):
@@ -108,7 +108,7 @@ def test_stale_or_foreign_onnx_is_not_current(tmp_path, warp_onnx):
 
     spec, cfg = MODELS["warp_field"], ModelConfig()
     assert is_current(spec, cfg, warp_onnx)
-    assert not is_current(spec, ModelConfig(newton_steps=cfg.newton_steps + 1), warp_onnx)
+    assert not is_current(spec, ModelConfig(fit_steps=cfg.fit_steps + 1), warp_onnx)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     assert not is_current(spec, cfg, junk)

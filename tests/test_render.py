@@ -14,7 +14,7 @@ from app import landmarks as lm
 from app.avatar import load_avatar
 from app.render import Renderer
 from app.retarget import Motion, RetargetSettings, apply_motion
-from app.warp_field import WarpField
+from models.warp_field import WarpField
 from engines.torch_engine import TorchFieldEngine
 
 

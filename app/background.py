@@ -38,6 +38,7 @@ MIN_BACKGROUND = 0.06  # share of the moving region that must be background
 MIN_PERSON = 0.12  # ...and that must be person
 MAX_EDGE_WIDTH = 0.03  # of the crop size: mean width of the unsure band along the person's edge
 MIN_EDGE_CONTRAST = 6.0  # median over sectors of the Lab difference across the edge
+DETAIL_BAND = 0.05  # of the crop size: how far into the painted-out person the background's texture reaches
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,41 @@ def _fill_from_background(crop: np.ndarray, person: np.ndarray) -> np.ndarray:
         up = cv2.pyrUp(fill, dstsize=(known.shape[1], known.shape[0]))
         have = np.clip(known, 0.0, 1.0)[..., None]
         fill = image / np.maximum(known, 1e-6)[..., None] * have + up * (1.0 - have)
-    return np.clip(fill + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(fill + _mirrored_detail(crop, person) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _mirrored_detail(crop: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """The background's fine texture, mirrored into the hole across its nearest edge.
+
+    The push-pull fill alone is a defocused smear, and a head turning away from it shows that
+    smear as a halo. Each hole pixel takes the high-pass detail of the background pixel as far
+    beyond the nearest background pixel as it lies inside the hole (a reflection across the
+    person's outline, as BORDER_REFLECT does at a straight edge); where the reflection lands in
+    the hole again or off the crop, no detail is added. The colours stay the push-pull's, so
+    nothing of the person bleeds in."""
+    h, w = person.shape
+    if not person.any() or person.all():
+        return np.zeros(crop.shape, np.float32)
+    dist, labels = cv2.distanceTransformWithLabels(person.astype(np.uint8), cv2.DIST_L2, 5,
+                                                   labelType=cv2.DIST_LABEL_PIXEL)
+    ky, kx = np.nonzero(~person)
+    lut_y = np.zeros(labels.max() + 1, np.int64)
+    lut_x = np.zeros(labels.max() + 1, np.int64)
+    lut_y[labels[ky, kx]], lut_x[labels[ky, kx]] = ky, kx
+    py, px = np.nonzero(person)
+    qy, qx = lut_y[labels[py, px]], lut_x[labels[py, px]]
+    my, mx = 2 * qy - py, 2 * qx - px
+    ok = (my >= 0) & (my < h) & (mx >= 0) & (mx < w)
+    ok[ok] &= ~person[my[ok], mx[ok]]
+    img = crop.astype(np.float32)
+    sigma = max(1.5, 0.006 * max(h, w))
+    detail = img - cv2.GaussianBlur(img, (0, 0), sigma)
+    out = np.zeros(crop.shape, np.float32)
+    # Only a band along the outline: that is all a moving head uncovers, and deeper in, the
+    # reflection comes from too far away to continue anything.
+    fade = np.clip(1.0 - dist[py, px] / (DETAIL_BAND * max(h, w)), 0.0, 1.0)[:, None]
+    out[py[ok], px[ok]] = detail[my[ok], mx[ok]] * fade[ok]
+    return out
 
 
 def _disc(r: int) -> np.ndarray:

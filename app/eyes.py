@@ -94,6 +94,16 @@ def _lid_curves(points: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
     return (points[[corners[0], *upper, corners[1]], :2], points[[corners[0], *lower, corners[1]], :2])
 
 
+def _rowwise_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """`np.interp(x[i], xp[i], fp[i])` for every row i at once (`xp` rows non-decreasing)."""
+    n = xp.shape[1]
+    hi = np.clip((xp < x[:, None]).sum(axis=1), 1, n - 1)
+    rows = np.arange(len(x))
+    x0, x1 = xp[rows, hi - 1], xp[rows, hi]
+    t = np.clip((x - x0) / np.maximum(x1 - x0, 1e-9), 0.0, 1.0)
+    return fp[rows, hi - 1] + (fp[rows, hi] - fp[rows, hi - 1]) * t
+
+
 def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.ndarray, cell: float) -> None:
     """Make the backward maps (in place) take each lid exactly where the pose puts it.
 
@@ -167,8 +177,8 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         sx = cv2.remap(mx, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
         sy = cv2.remap(my, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
         level = np.maximum.accumulate(sx * ns_unit[0] + sy * ns_unit[1], axis=1)
-        w_up = np.array([np.interp(level_up[i], level[i], probe_v[i]) for i in range(_SAMPLES)])
-        w_lo = np.array([np.interp(level_lo[i], level[i], probe_v[i]) for i in range(_SAMPLES)])
+        w_up = _rowwise_interp(level_up, level, probe_v)
+        w_lo = _rowwise_interp(level_lo, level, probe_v)
         # Keep the knots in order so the re-parametrisation stays monotone.
         w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
         w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)

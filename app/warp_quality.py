@@ -64,14 +64,18 @@ def jacobian(mx: np.ndarray, my: np.ndarray) -> tuple[np.ndarray, ...]:
 def openings_mask(shape: tuple[int, int], mx: np.ndarray, my: np.ndarray,
                   posed: np.ndarray | None, rest: np.ndarray | None) -> np.ndarray:
     """Output pixels that belong to an opening: inside the posed inner lips (the renderer paints
-    the mouth interior there), or sampling the avatar's own eyes or inner lips at rest.
+    the mouth interior there) or the posed eyes, or sampling the avatar's own eyes or inner lips
+    at rest.
     `posed`, `rest`: (478, 2+) landmarks in crop pixels."""
     h, w = shape
     out = np.zeros((h, w), bool)
     if posed is None or rest is None:
         return out
+    # Output side: between the posed lips (painted over) and between the posed lids, where a
+    # shutting eye's map jumps from one lid's margin to the other's.
     mouth = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(mouth, [np.round(posed[list(lm.INNER_LIPS), :2]).astype(np.int32)], 1)
+    for ring in (posed[list(lm.INNER_LIPS), :2], eye_contour(posed, 0), eye_contour(posed, 1)):
+        cv2.fillPoly(mouth, [np.round(ring).astype(np.int32)], 1)
     # Source side: rasterise the rest openings, then look up where each output pixel samples.
     x0, y0 = np.floor(rest[:, :2].min(axis=0)).astype(int) - 4
     x1, y1 = np.ceil(rest[:, :2].max(axis=0)).astype(int) + 4

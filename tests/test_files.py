@@ -338,6 +338,34 @@ def test_render_of_lp_d3_is_h264_with_the_drivers_aac_sound(data_dir: Path, tmp_
     assert _decode_all(out)[0] == 354
 
 
+BROWSER_PAGE = """<html><body><video id="v" src="clip.mp4" preload="auto" muted></video><script>
+const v = document.getElementById('v');
+v.addEventListener('loadedmetadata', () => document.body.setAttribute('data-duration', v.duration));
+v.addEventListener('error', () => document.body.setAttribute('data-error', v.error ? v.error.code : 'unknown'));
+</script></body></html>"""
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium here (Debian/Ubuntu: apt install chromium)")
+def test_a_render_plays_in_a_browser(data_dir: Path, tmp_path: Path) -> None:
+    """A headless Chromium loads the render in a <video> element and reads its duration."""
+    driver = data_dir / "driving" / "lp_d0.mp4"
+    out = tmp_path / "clip.mp4"
+    assert main(["render", "--driver", str(driver), "--out", str(out), "--quiet", "--size", "128x128"]) == 0
+    (tmp_path / "index.html").write_text(BROWSER_PAGE)
+    dom = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+                          "--virtual-time-budget=5000", "--dump-dom", (tmp_path / "index.html").as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'data-duration="([0-9.]+)"', dom)
+    assert found, f"the browser did not load the video: {re.search(r'<body[^>]*>', dom)}"
+    assert float(found.group(1)) == pytest.approx(78 / 25, abs=0.05)
+
+
 def test_render_reencodes_other_audio_to_aac_in_sync(data_dir: Path, tmp_path: Path) -> None:
     """A driver whose sound is PCM (as a camera's .mov may hold) with a tone starting at 0.6 s:
     the output has AAC sound, and the tone still starts at 0.6 s."""

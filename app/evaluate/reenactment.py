@@ -348,6 +348,9 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResul
             res.status = f"skipped: {exc}"
             return res
         puppeteer = Puppeteer(avatar, PipelineSettings(framing=SELF_FRAMING))
+        # Self-reenactment's reference is the frame the avatar was cut from, as in FOMM's and
+        # LivePortrait's protocol: the neutral is that first frame, not searched for.
+        puppeteer.calibrate()
         try:
             log = run_pass(puppeteer, source, crop, SquareCrop(0, 0, EVAL_SIZE), cfg.max_frames, feed_cropped=True,
                            stop_at_cut=True, first=first)

@@ -18,7 +18,7 @@ from engines.base import FieldEngine
 
 from .avatar import Avatar
 from .background import composite, person_layer
-from .eyes import close_eyes, openness, sharpen_lids
+from .eyes import close_eyes, lash_colours, openness, sharpen_lids
 from .gaze import GazeLayer
 from .mouth import MouthSource, fill_mouth
 from .retarget import PosedFace
@@ -59,6 +59,7 @@ class Renderer:
         self._rest_local = avatar.face.landmarks[:, :2] - (c.x0, c.y0)
         self._cell = max(c.width - 1, c.height - 1) / max(g - 1, 1)
         self._gaze = GazeLayer(self._crop_image, self._rest_local)
+        self._lashes = lash_colours(self._crop_image, self._rest_local)
 
     @property
     def rig_tensors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +118,7 @@ class Renderer:
             warped = composite(warped, self.avatar.background)
         neutral = posed.head.apply(self.avatar.face.landmarks[:, :2]) - (c.x0, c.y0)
         self._gaze.apply(warped, mx, my, local, neutral, posed.head.scale, posed.head.rotation)
-        close_eyes(warped, local, neutral, self._rest_openness)
+        close_eyes(warped, local, self._rest_openness, self._lashes)
         if self.settings.fill_mouth:
             fill_mouth(warped, local, self.avatar.mouth_area, self.avatar.skin_lab, mouth)
         return warped

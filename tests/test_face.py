@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.animator import MotionStabilizer
+from app import landmarks as lm
 from app.avatar import load_avatar
 from app.face_metrics import mouth_gap, mouth_sync
 from app.neutral import NeutralSearch, choose_neutral
@@ -87,15 +88,35 @@ def test_lip_sync_on_a_clip_that_starts_mid_word(data_dir, tmp_path):
 def test_iris_follows_the_drivers_glances(data_dir):
     """lp_d10 (glances) on the astronaut, MediaPipe's iris against the eye corners on both.
     With the warp alone the iris barely moved (gain 0.19); the avatar's own iris laid over
-    its own sclera follows with correlation 0.91 and about twice the amplitude (gain 0.38;
-    the 0.7 asked for is not reached yet)."""
+    its own sclera follows with correlation 0.91 (gain 0.38); placed against the posed corners
+    and lids rather than its rest place, gain 0.54 (MediaPipe under-reads a painted iris: the
+    posed landmarks themselves follow at gain 0.95, test below)."""
     from app.face_metrics import gaze_follow
 
     avatar = load_avatar(data_dir / "portraits" / "astronaut.png")
     frames = read_frames(data_dir / "driving" / "lp_d10.mp4", limit=150, step=2)
     run = drive_frames(avatar, frames, 15)
     g = gaze_follow(run["driver"], run["output"])
-    assert g["gaze_corr_x"] >= 0.85 and g["gaze_gain_x"] >= 0.3, g
+    assert g["gaze_corr_x"] >= 0.85 and g["gaze_gain_x"] >= 0.45, g
+
+
+@pytest.mark.parametrize("portrait", ["lp_s9.jpg", "astronaut.png"])
+def test_posed_iris_moves_at_the_drivers_amplitude(data_dir, portrait):
+    """The retargeted landmarks carry the driver's gaze whole, both axes, measured as the
+    metric measures it (iris against the corners and the lids). Placing the iris at its rest
+    place plus the gaze lost the lids' own move with a glance: x gain 0.63, y 0.6 on lp_d10."""
+    from app.face_metrics import gaze_follow
+    from app.retarget import DriverReference, RetargetSettings, apply_motion, measure_motion
+
+    frames = read_frames(data_dir / "driving" / "lp_d10.mp4", limit=100, step=3)
+    with FaceTracker() as tracker:
+        faces = [f[0].landmarks for f in map(tracker.detect, frames) if f]
+    ref = DriverReference.from_landmarks(faces[choose_neutral(faces)])
+    avatar = load_avatar(data_dir / "portraits" / portrait)
+    posed = [apply_motion(avatar.face, measure_motion(ref, p), RetargetSettings(), ref).landmarks for p in faces]
+    g = gaze_follow(faces, posed)
+    assert 0.8 <= g["gaze_gain_x"] <= 1.3 and g["gaze_corr_x"] >= 0.85, g
+    assert 0.7 <= g["gaze_gain_y"] <= 1.3 and g["gaze_corr_y"] >= 0.75, g
 
 
 def test_gaze_layer_keeps_a_still_eye_unchanged(data_dir):
@@ -123,3 +144,37 @@ def test_both_eyes_close_together_but_a_wink_stays_one_sided():
     assert wink[0] == 0.1 and wink[1] == 0.9
     squint = _paired_blink(np.array([0.6, 0.65]), s)  # narrowing: kept as it is, not shut
     assert squint.min() == 0.6
+
+
+def test_narrowing_narrows_and_only_a_shut_eye_shuts():
+    from app.retarget import RetargetSettings, _blink_curve
+
+    s = RetargetSettings()
+    curve = [_blink_curve(r, s.blink_closed_below, s.blink_open_above) for r in np.linspace(0, 1.2, 121)]
+    assert np.all(np.diff(curve) >= 0)  # monotone: lids never reopen while the driver's close
+    assert _blink_curve(0.25, s.blink_closed_below, s.blink_open_above) == 0.0  # a blink shuts
+    for squint in (0.5, 0.57, 0.65):  # a laugh's narrowing (0.57 went to 0.36 with 0.4/0.75)
+        assert _blink_curve(squint, s.blink_closed_below, s.blink_open_above) >= 0.75 * squint
+
+
+def test_shut_lids_take_no_tint_and_no_darker_line_than_their_own_lashes(data_dir):
+    """A grey portrait stays grey on a blink, and the lash line is never darker than the
+    portrait's own lashes (a fixed 50% darkening drew black lines on pale paintings)."""
+    from app.eyes import close_eyes, lash_colours, openness
+
+    image = cv2.cvtColor(cv2.imread(str(data_dir / "portraits" / "lp_s2.jpg"), cv2.IMREAD_GRAYSCALE),
+                         cv2.COLOR_GRAY2BGR)
+    image = cv2.resize(image, (512, 512), interpolation=cv2.INTER_AREA)
+    with FaceTracker() as tracker:
+        rest = tracker.detect(image)[0].landmarks.astype(np.float64)
+    lashes = lash_colours(image, rest)
+    shut = rest.copy()
+    for upper, lower in ((lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER), (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)):
+        meet = (rest[list(upper)] + rest[list(lower)]) / 2
+        shut[list(upper)] = shut[list(lower)] = meet
+    canvas = image.copy()
+    close_eyes(canvas, shut, (openness(rest, 0), openness(rest, 1)), lashes)
+    changed = np.any(canvas != image, axis=2)
+    assert changed.sum() > 20  # a lash line was drawn
+    assert np.ptp(canvas.astype(int), axis=2).max() <= 1  # and no tint
+    assert canvas[changed].min() >= lashes.min() - 1  # never darker than the portrait's lashes

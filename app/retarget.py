@@ -243,6 +243,48 @@ def _uncross_lips(base: np.ndarray, pts: np.ndarray, region: np.ndarray) -> np.n
     cross = np.maximum(floor - gap, 0.0)
     if not cross.any():
         return pts
+    return _part_lips(base, pts, region, cross)
+
+
+def close_rest_lips(base: np.ndarray, region) -> np.ndarray:
+    """The avatar's landmarks with its inner lips brought together where they are apart at
+    rest, the lips around them following (as in `_uncross_lips`). Motion is applied to this, so
+    an open-mouth portrait's lips meet whenever the driver's do, and its own teeth and mouth
+    interior are then squeezed away by the warp; it opens from there by the driver's opening."""
+    up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
+    a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
+    along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+    down = np.array([-along[1], along[0]])
+    if float((base[152, :2] - (a + b) / 2) @ down) < 0:
+        down = -down
+    gap = np.maximum((base[lo, :2] - base[up, :2]) @ down, 0.0)
+    # A closed mouth's hairline gap (MediaPipe leaves a pixel or so) stays as it is.
+    if not (gap > CLOSED_GAP * face_size(base)).any():
+        return base
+    out = base
+    # The move is interpolated along the mouth between pairs whose two points sit at slightly
+    # different places along it, so one pass leaves a pixel or two: three leave none.
+    for _ in range(3):
+        gap = np.maximum((out[lo, :2] - out[up, :2]) @ down, 0.0)
+        out = _part_lips(base, out, region, -gap)
+    return out
+
+
+CLOSED_GAP = 0.01  # face sizes: an inner-lip gap under this is a closed mouth
+
+
+def _part_lips(base: np.ndarray, pts: np.ndarray, region, amount: np.ndarray) -> np.ndarray:
+    """`pts` with each inner-lip pair moved apart by `amount` (pixels, one per pair; negative:
+    together), half each, and the mouth `region` around them following, fading out
+    `_LIP_FALLOFF` face sizes from the lip line (positions taken from `base`)."""
+    up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
+    region = np.asarray(region)
+    a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
+    along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+    down = np.array([-along[1], along[0]])
+    if float((base[152, :2] - (a + b) / 2) @ down) < 0:  # towards the chin
+        down = -down
+    cross = amount
     # The overlap, as a function of the position along the mouth (nothing at the corners).
     xs = ((base[up, :2] + base[lo, :2]) / 2 - a) @ along
     mid = ((base[up, :2] + base[lo, :2]) / 2 - a) @ down
@@ -258,8 +300,10 @@ def _uncross_lips(base: np.ndarray, pts: np.ndarray, region: np.ndarray) -> np.n
     side[np.isin(region, up)] = -1.0
     side[np.isin(region, lo)] = 1.0
     f = face_size(base)
-    w = np.clip(1.0 - np.abs(off) / (_LIP_FALLOFF * f), 0.0, 1.0)
-    shift = side * w * np.interp(x, kx, kc) / 2
+    move = np.interp(x, kx, kc)
+    # The falloff starts at the lip itself, so an open mouth's inner lips move whole.
+    w = np.clip(1.0 - np.maximum(np.abs(off) - np.abs(move) / 2, 0.0) / (_LIP_FALLOFF * f), 0.0, 1.0)
+    shift = side * w * move / 2
     out = pts.copy()
     out[region, :2] += shift[:, None] * down
     return out
@@ -387,8 +431,9 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         frame = fit_similarity(reference.landmarks[_RIGID] / reference.size, base[_RIGID] / f).rotation
     else:
         frame = np.eye(3)
-    pts = base + (motion.expression @ frame.T) * f * gains[:, None]
-    pts = _uncross_lips(base, pts, parts["mouth"])
+    lips = close_rest_lips(base, parts["mouth"])
+    pts = lips + (motion.expression @ frame.T) * f * gains[:, None]
+    pts = _uncross_lips(lips, pts, parts["mouth"])
 
     ratios = _paired_blink(1.0 + settings.eyes_gain * (motion.eye_openness - 1.0), settings)
     for eye, (corners, upper, lower, iris) in enumerate(_EYES):

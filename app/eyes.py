@@ -4,7 +4,7 @@ The warp's field lives on a coarse grid (about 3 px per step at 512x512), so on 
 leaves a shut eye's opening a few pixels tall, and MediaPipe reads that band as an open eye.
 `sharpen_lids` rebuilds the backward maps across each closing eye at pixel resolution, so the
 lids land exactly where the pose puts them and a shut eye shows only lid skin and lashes;
-`close_eyes` then darkens the lash line where the lids meet.
+`close_eyes` then draws the lash line where the lids meet, in the avatar's own lash colour.
 """
 
 from __future__ import annotations
@@ -29,16 +29,38 @@ def openness(points: np.ndarray, eye: int) -> float:
     return eye_openness(points, *_EYES[eye])
 
 
-def close_eyes(canvas: np.ndarray, posed: np.ndarray, neutral_in_pose: np.ndarray, rest_openness) -> None:
+def lash_colours(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(2, 3) float32 BGR: each eye's own lash-line colour at rest, the darker third of the
+    pixels along its upper lid margin. The shut eye's lash line is drawn towards it, so it can
+    only be as dark, and of the hue, that the portrait's own lashes are (a fixed darkening drew
+    harsh black lines on a pale painting and a purple tint on a warm one)."""
+    h, w = image.shape[:2]
+    out = np.zeros((2, 3), np.float32)
+    for eye in (0, 1):
+        corners, upper, _ = _EYES[eye]
+        line = points[[corners[0], *upper, corners[1]], :2]
+        t = np.linspace(0.0, 1.0, 64)
+        seg = np.interp(t, np.linspace(0.0, 1.0, len(line)), np.arange(len(line)))
+        i0 = np.minimum(seg.astype(int), len(line) - 2)
+        pts = line[i0] + (line[i0 + 1] - line[i0]) * (seg - i0)[:, None]
+        xs = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+        ys = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+        px = image[ys, xs].reshape(-1, 3).astype(np.float32)
+        order = np.argsort(px.sum(axis=1))
+        out[eye] = px[order[: max(len(order) // 3, 1)]].mean(axis=0)
+    return out
+
+
+def close_eyes(canvas: np.ndarray, posed: np.ndarray, rest_openness, lashes: np.ndarray) -> None:
     """Draw the lash line of each eye the pose shuts into `canvas` (in place).
 
     The lids themselves are closed by the warp, at pixel resolution (`sharpen_lids`): what it
     shows is the avatar's own lid skin and lashes, so nothing is painted over the eye (an
     inpainted patch read as a grey smudge, and MediaPipe still saw a half-open eye in it).
-    What is added is the soft shadow of the lash line where the lids meet, darker the more the
-    eye is shut. `posed`: the avatar's posed landmarks in canvas pixels; `neutral_in_pose`: its
-    neutral landmarks moved rigidly with the head (unused, kept for the caller); `rest_openness`:
-    the avatar's own openness per eye.
+    What is added is a soft lash line where the lids meet, blended towards the avatar's own
+    lash colour (`lashes`, from `lash_colours`; never darker than it), more the more the eye is
+    shut. `posed`: the avatar's posed landmarks in canvas pixels; `rest_openness`: the
+    avatar's own openness per eye.
     """
     h, w = canvas.shape[:2]
     for eye in (0, 1):
@@ -60,13 +82,16 @@ def close_eyes(canvas: np.ndarray, posed: np.ndarray, neutral_in_pose: np.ndarra
         lash = np.zeros(region.shape[:2], np.uint8)
         cv2.polylines(lash, [np.round((line - (x0, y0)) * 4).astype(np.int32)], False, 255,
                       thickness=max(1, int(round(width * 0.04))), lineType=cv2.LINE_AA, shift=2)
-        a = cv2.GaussianBlur(lash, (3, 3), 0).astype(np.float32)[..., None] * (LASH_DARKEN * alpha / 255.0)
-        region[:] = (region.astype(np.float32) * (1.0 - a)).astype(np.uint8)
+        a = cv2.GaussianBlur(lash, (3, 3), 0).astype(np.float32)[..., None] * (LASH_STRENGTH * alpha / 255.0)
+        r = region.astype(np.float32)
+        # Only pixels lighter than the lashes move, and only towards them: no new hue or depth.
+        target = np.minimum(r, lashes[eye])
+        region[:] = (r + (target - r) * a).astype(np.uint8)
 
 
 LASH_FROM = 0.6  # relative openness below which the lash line starts to show
 LASH_FULL = 0.2  # and at which it is at full strength
-LASH_DARKEN = 0.5  # share of the light the lash line takes away at full strength
+LASH_STRENGTH = 1.0  # share of the way to the avatar's own lash colour at full strength
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The mouth interior: what shows when the avatar opens its mouth wider than in its portrait.
 
 Warping cannot invent it (the avatar's closed lips would smear across the gap), so it is
-filled: with the driver's own mouth interior (teeth, tongue) mapped onto the avatar's lips
-and colour-matched to the avatar's skin, or, with no driver frame at hand, a synthesised
-cavity with a row of upper teeth.
+painted, from the avatar's own palette only (`MouthPalette`): a cavity shaded from its own lip
+colour, darkened, and, on a wide opening, a row of upper teeth in its own lightest skin tones,
+sized to its own mouth. The driver's pixels are never used: its teeth colour-matched to a photo
+came out as a khaki band, a lilac pill on a grey portrait, and the expression keys pasted the
+driver's pink lips on as a red blob.
 """
 
 from __future__ import annotations
@@ -13,10 +15,57 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import INNER_LIPS, MOUTH_CORNERS
+from .landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS
 
 _INNER = list(INNER_LIPS)
-MAX_BRIGHTEN = 1.1  # see match_colour
+
+
+@dataclass(frozen=True)
+class MouthPalette:
+    """The avatar's own mouth colours, OpenCV 8-bit Lab."""
+
+    cavity: np.ndarray  # (3,) the deepest shadow
+    lip_shadow: np.ndarray  # (3,) the cavity's rim, under the lips
+    teeth: np.ndarray  # (3,)
+
+
+# Shares of the avatar's own colours the interior is made of (why: a cavity is a lip-coloured
+# shadow; teeth are the face's lightest tone with little of its chroma).
+CAVITY_LIGHTNESS = 0.22  # of the lips' lightness
+RIM_LIGHTNESS = 0.5
+CAVITY_CHROMA = 0.6  # of the lips' chroma
+TEETH_CHROMA = 0.25  # of the skin's chroma
+TEETH_HEIGHT = 0.11  # upper teeth, in mouth widths (sized to the avatar's mouth)
+TEETH_FROM = 0.06  # opening (area over width squared) from which the teeth show
+
+
+def mouth_palette(image: np.ndarray, points: np.ndarray, skin_lab: tuple[np.ndarray, np.ndarray]) -> MouthPalette:
+    """`image`: the avatar, BGR; `points`: its landmarks in its pixels; `skin_lab`: its cheeks'
+    (mean, std) in Lab. Grey portraits get grey interiors, sepia ones sepia: every chroma here
+    is a share of the portrait's own."""
+    h, w = image.shape[:2]
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+
+    def mask(idx) -> np.ndarray:
+        m = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(m, [np.round(points[list(idx), :2] * 4).astype(np.int32)], 255, shift=2)
+        return m.ravel() > 0
+
+    skin = np.asarray(skin_lab[0], np.float32)
+    lips = lab[mask(OUTER_LIPS) & ~mask(INNER_LIPS)]
+    lip = np.median(lips, axis=0) if len(lips) >= 5 else skin
+    face = lab[mask(FACE_OVAL), 0]
+    light = float(np.percentile(face, 97)) if len(face) >= 5 else float(skin[0])
+    grey = np.array([0.0, 128.0, 128.0], np.float32)
+
+    def shade(colour: np.ndarray, lightness: float, chroma: float) -> np.ndarray:
+        out = grey + (colour - grey) * chroma
+        out[0] = colour[0] * lightness
+        return out
+
+    teeth = shade(skin, 1.0, TEETH_CHROMA)
+    teeth[0] = max(light * 0.95, float(skin[0]))
+    return MouthPalette(shade(lip, CAVITY_LIGHTNESS, CAVITY_CHROMA), shade(lip, RIM_LIGHTNESS, CAVITY_CHROMA), teeth)
 
 
 @dataclass(frozen=True)
@@ -39,11 +88,13 @@ def opening(points: np.ndarray, rest_area: float) -> float:
     return (polygon_area(points[_INNER, :2]) - rest_area) / max(width * width, 1.0)
 
 
-def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float,
-               avatar_skin: tuple[np.ndarray, np.ndarray], source: MouthSource | None) -> None:
+def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette: MouthPalette,
+               source: MouthSource | None = None) -> None:
     """Paint the mouth interior into `canvas` (in place) inside the posed inner lips.
 
-    `posed` are the avatar's posed landmarks in canvas pixels.
+    `posed` are the avatar's posed landmarks in canvas pixels; `rest_area` the inner-lip area
+    the avatar's warp alone accounts for (its closed-lip rest); `source` (the driver's frame)
+    is accepted for callers' sake and not used: the interior is the avatar's own.
     """
     amount = opening(posed, rest_area)
     alpha = float(np.clip((amount - 0.005) / 0.03, 0.0, 1.0))
@@ -58,10 +109,8 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float,
         return
     local = poly - (x0, y0)
     size = (x1 - x0, y1 - y0)
-    if source is not None:
-        patch = _driver_interior(source, local, (x0, y0), size, avatar_skin)
-    else:
-        patch = _synthetic_interior(local, size, avatar_skin)
+    corners = posed[list(MOUTH_CORNERS), :2] - (x0, y0)
+    patch = interior(local, corners, size, palette, amount)
 
     mask = np.zeros((size[1], size[0]), np.uint8)
     cv2.fillPoly(mask, [np.round(local * 4).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=2)
@@ -72,43 +121,36 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float,
     region[:] = (patch.astype(np.float32) * a + region.astype(np.float32) * (1 - a)).astype(np.uint8)
 
 
-def _driver_interior(source: MouthSource, local_poly: np.ndarray, origin: tuple[int, int],
-                     size: tuple[int, int], avatar_skin) -> np.ndarray:
-    src = source.landmarks[_INNER, :2].astype(np.float64)
-    # Least-squares affine from the driver's inner lips to the avatar's: follows the opening's
-    # width, height and tilt; the interior has no finer structure worth a finer warp.
-    a = np.hstack([src, np.ones((len(src), 1))])
-    m, *_ = np.linalg.lstsq(a, local_poly, rcond=None)
-    patch = cv2.warpAffine(source.image, m.T.astype(np.float64), size, flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
-    return match_colour(patch, source.skin_lab, avatar_skin)
-
-
-def match_colour(patch: np.ndarray, from_skin, to_skin) -> np.ndarray:
-    """Move the patch's colours as the driver's skin would have to move to match the avatar's:
-    lightness scales (teeth stay lighter than skin), the chroma shifts.
-
-    The cavity is a shadow, dark under any skin: lightness may darken freely for a darker
-    avatar but brightens by at most `MAX_BRIGHTEN` (scaling a webcam's dark mouth up to a
-    bright painting's skin turned it into a skin-coloured blob, which neither a person nor a
-    face tracker reads as an open mouth), and the chroma's spread is never amplified."""
-    lab = cv2.cvtColor(patch, cv2.COLOR_BGR2LAB).astype(np.float32)
-    (mu_f, sd_f), (mu_t, sd_t) = from_skin, to_skin
-    lab[..., 0] *= float(np.clip(mu_t[0] / max(mu_f[0], 1.0), 0.5, MAX_BRIGHTEN))
-    ratio = np.clip(sd_t[1:] / np.maximum(sd_f[1:], 1e-3), 0.3, 1.0)
-    lab[..., 1:] = (lab[..., 1:] - mu_f[1:]) * ratio + mu_t[1:]
-    return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
-
-
-def _synthetic_interior(local_poly: np.ndarray, size: tuple[int, int], avatar_skin) -> np.ndarray:
-    mu = avatar_skin[0]
+def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int], palette: MouthPalette,
+             amount: float) -> np.ndarray:
+    """The interior, BGR, (size[1], size[0]): the rim's shadow fading to the deep cavity away
+    from the lips, and the upper teeth (a band under the upper lip, `TEETH_HEIGHT` mouth widths
+    tall, narrower than the mouth) once the opening passes `TEETH_FROM`."""
     w, h = size
-    top = local_poly[:, 1].min()
-    bottom = local_poly[:, 1].max()
-    ys = (np.arange(h, dtype=np.float32)[:, None] - top) / max(bottom - top, 1.0)
-    cavity = np.array([mu[0] * 0.25, 150.0, 140.0], np.float32)  # dark, warm red
-    teeth = np.array([min(mu[0] * 1.15, 235.0), 128.0, 134.0], np.float32)
-    t = np.clip((ys - 0.18) / 0.1, 0.0, 1.0)[..., None]  # teeth show in the top fifth
-    lab = teeth * (1 - t) + cavity * t
-    lab = np.broadcast_to(lab, (h, w, 3)).copy()
-    return cv2.cvtColor(lab.astype(np.uint8), cv2.COLOR_LAB2BGR)
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(inside, [np.round(local_poly * 4).astype(np.int32)], 255, shift=2)
+    depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+    width = max(float(np.linalg.norm(corners[1] - corners[0])), 1.0)
+    t = np.clip(depth / max(0.08 * width, 1.0), 0.0, 1.0)[..., None]
+    lab = palette.lip_shadow * (1 - t) + palette.cavity * t
+    show = float(np.clip((amount - TEETH_FROM) / 0.04, 0.0, 1.0))
+    if show > 0.0:
+        e = (corners[1] - corners[0]) / width
+        n = np.array([-e[1], e[0]])
+        centre = (corners[0] + corners[1]) / 2
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        along = (xs - centre[0]) * e[0] + (ys - centre[1]) * e[1]
+        across = (xs - centre[0]) * n[0] + (ys - centre[1]) * n[1]
+        upper = local_poly[: len(local_poly) // 2]
+        top = float(np.median((upper - centre) @ n))
+        if float((local_poly[len(local_poly) // 2:] - centre).mean(axis=0) @ n) < top:  # n points up
+            across, top = -across, -top
+        band = np.clip((top + TEETH_HEIGHT * width - across) / 1.5, 0.0, 1.0)
+        band *= np.clip((0.36 * width - np.abs(along)) / (0.08 * width), 0.0, 1.0)
+        # The teeth darken towards the corners, as they turn away into the mouth.
+        shade = 1.0 - 0.35 * np.clip(np.abs(along) / (0.36 * width), 0.0, 1.0) ** 2
+        teeth = np.broadcast_to(palette.teeth, lab.shape).copy()
+        teeth[..., 0] *= shade
+        b = (band * show)[..., None]
+        lab = lab * (1 - b) + teeth * b
+    return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)

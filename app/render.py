@@ -18,10 +18,11 @@ from engines.base import FieldEngine
 
 from .avatar import Avatar
 from .background import composite, person_layer
-from .eyes import close_eyes, openness, sharpen_lids
+from .eyes import close_eyes, lash_colours, openness, sharpen_lids
 from .gaze import GazeLayer
-from .mouth import MouthSource, fill_mouth
-from .retarget import PosedFace
+from .landmarks import INNER_LIPS, part_indices
+from .mouth import MouthSource, fill_mouth, mouth_palette, polygon_area
+from .retarget import PosedFace, close_rest_lips
 from .rig import DEFAULT_GRID_SIZE
 
 
@@ -59,6 +60,12 @@ class Renderer:
         self._rest_local = avatar.face.landmarks[:, :2] - (c.x0, c.y0)
         self._cell = max(c.width - 1, c.height - 1) / max(g - 1, 1)
         self._gaze = GazeLayer(self._crop_image, self._rest_local)
+        self._lashes = lash_colours(self._crop_image, self._rest_local)
+        self._palette = mouth_palette(self._crop_image, self._rest_local, avatar.skin_lab)
+        # An open-mouth portrait is posed from its lips closed (retarget.close_rest_lips): the
+        # interior shows once the posed lips part further than that.
+        closed = close_rest_lips(avatar.face.landmarks, part_indices()["mouth"])
+        self._mouth_rest_area = min(avatar.mouth_area, polygon_area(closed[list(INNER_LIPS), :2]))
 
     @property
     def rig_tensors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -117,9 +124,9 @@ class Renderer:
             warped = composite(warped, self.avatar.background)
         neutral = posed.head.apply(self.avatar.face.landmarks[:, :2]) - (c.x0, c.y0)
         self._gaze.apply(warped, mx, my, local, neutral, posed.head.scale, posed.head.rotation)
-        close_eyes(warped, local, neutral, self._rest_openness)
+        close_eyes(warped, local, self._rest_openness, self._lashes)
         if self.settings.fill_mouth:
-            fill_mouth(warped, local, self.avatar.mouth_area, self.avatar.skin_lab, mouth)
+            fill_mouth(warped, local, self._mouth_rest_area, self._palette, mouth)
         return warped
 
     def render(self, posed: PosedFace, mouth: MouthSource | None = None) -> np.ndarray:

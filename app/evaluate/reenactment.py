@@ -440,6 +440,9 @@ class CrossResult(RunRecord):
     identity_frames: list[int] = field(default_factory=list)
     identity_driver: float = math.nan  # avatar -> the driver's own face, for scale
     identity_avatar_found: bool = False
+    # Eyes and mouth (issue 11), MediaPipe on driver and output, app/face_metrics.py; NaN when
+    # the clip gives nothing to measure (no shut eyes, no open mouth).
+    face_details: dict[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -550,6 +553,8 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         res.eye_open_req.append((e_req - req_open0[1]) / fsize * 100)
         res.eye_open_out.append((e_out - out_open0[1]) / fsize * 100)
 
+    res.face_details = face_details(log, out_points, res.sampled, avatar256, neutral_seen)
+
     if embedder is not None:
         ref = embedder.embed(avatar256, neutral_seen)
         res.identity_avatar_found = ref is not None
@@ -593,6 +598,30 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         res.moments.append(Moment(t, (name + ": " if name else "") + label, _thumb(log.drivers[t]), _thumb(log.outputs[t])))
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def face_details(log: PassLog, out_points: dict[int, np.ndarray | None], sampled: list[int],
+                 avatar256: np.ndarray, neutral_seen: np.ndarray | None) -> dict[str, float]:
+    """Gaze gains and correlations, blink asymmetry and the mouth interior's ΔE to the avatar's
+    own palette (face_metrics.avatar_palette: its lips, cheeks and rest interior, each in 12
+    shades of its own lightness and chroma), over the sampled frames with a face on both sides."""
+    from app import face_metrics as fm
+
+    pairs = [(log.tracked[t], out_points[t], log.outputs[t]) for t in sampled
+             if t < len(log.tracked) and log.tracked[t] is not None and out_points.get(t) is not None]
+    nan = math.nan
+    out = {"gaze_gain_x": nan, "gaze_gain_y": nan, "gaze_corr_x": nan, "gaze_corr_y": nan,
+           "blink_asymmetry": nan, "mouth_interior_delta_e": nan}
+    if len(pairs) >= 3:
+        drv, seen = [p[0] for p in pairs], [p[1] for p in pairs]
+        out.update(fm.gaze_follow(drv, seen))
+        out["blink_asymmetry"] = fm.blink_asymmetry(drv, seen)
+    if neutral_seen is not None:
+        palette = fm.avatar_palette(avatar256, neutral_seen)
+        des = [fm.mouth_interior_delta_e(img, pts, palette) for _, pts, img in pairs if fm.mouth_gap(pts) > 0.03]
+        des = [d for d in des if math.isfinite(d)]
+        out["mouth_interior_delta_e"] = float(np.mean(des)) if des else nan
+    return out
 
 
 def embedder_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -30,8 +30,10 @@ KEYS: tuple[str, ...] = (
     "speed.fps_512",
 )
 # Reserved for measures still to be written: present (null) so scripts can rely on the key set.
-NOT_MEASURED_YET = ("self.neutral_start_err", "cross.gaze_gain_x", "cross.gaze_gain_y", "cross.gaze_corr_x",
-                    "cross.gaze_corr_y", "cross.blink_asymmetry", "cross.mouth_interior_delta_e")
+NOT_MEASURED_YET = ("self.neutral_start_err",)
+# Eye and mouth details (issue 11): means over the cross pairs that could measure them.
+FACE_DETAIL_KEYS = ("gaze_gain_x", "gaze_gain_y", "gaze_corr_x", "gaze_corr_y", "blink_asymmetry",
+                    "mouth_interior_delta_e")
 
 
 def _num(x: float | None) -> float | None:
@@ -69,6 +71,9 @@ def summarise(selfs: list[SelfResult], crosses: list[CrossResult]) -> dict:
         "stability.flicker": _mean(s.flicker_output for s in stab),
         "speed.fps_512": speed.get("fps", {}).get("process", math.nan),
     }
+    for key in FACE_DETAIL_KEYS:
+        vals = [r.face_details.get(key, math.nan) for r in ok_cross]
+        out[f"cross.{key}"] = _mean(v for v in vals if math.isfinite(v))
     return {k: _num(out.get(k)) for k in KEYS}
 
 

@@ -18,6 +18,7 @@ from .errors import PuppetCamError, VirtualCameraUnavailable
 from .pipeline import LiveSession, PipelineSettings, Puppeteer, choose_engine, lookahead_neutral, run_offline
 from .retarget import RetargetSettings
 from .output_paths import NamedInput, check_output_path
+from .sink_registry import SINKS, SinkContext
 from .sinks import PreviewSink, SinkFanout, VideoFileSink, VirtualCameraSink
 from .status_line import LiveStatus, StatusLine, face_found
 from .stop_signals import StopRequested, StopSignals
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--mirror", action="store_true", help="mirror the camera, selfie view (default: off)")
     live.add_argument("--preview", action="store_true",
                       help="show a preview window; keys: c calibrate, q or Esc quit (default: off)")
+    live.add_argument("--sink", action="append", default=[], metavar="NAME",
+                      help="also send the output to a registered sink (app/sink_registry.py), repeatable "
+                           "(default: none)")
     live.add_argument("--record", type=Path, default=None, metavar="OUT.mp4",
                       help="also record the output to this .mp4, timed as it was shown (default: no recording)")
     return parser
@@ -284,6 +288,8 @@ def _live_outputs(args: argparse.Namespace, size: tuple[int, int], source: Frame
         if args.preview:
             out.preview = PreviewSink()
             out.sinks.add(out.preview)
+        for name in args.sink:
+            out.sinks.add(SINKS.open(name, SinkContext(size, args.fps)))
         if args.record:
             # Stamped with the wall clock: the file plays as long as the session ran, whatever
             # rate the pipeline or the driver reached.

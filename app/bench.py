@@ -19,11 +19,12 @@ import numpy as np
 
 from . import DEFAULT_AVATAR
 from .avatar import load_avatar
-from .capture import VideoFileSource
-from .framing import Framing
+from .capture import Frame, VideoFileSource
+from .cast import layout_cells, single_cast, tiled_cast
 from .data_dir import default_data_dir, missing_data_message
+from .framing import Framing
+from .multiclip import tile_people
 from .pipeline import PipelineSettings, Puppeteer
-from .tracking import FaceTracker
 
 
 

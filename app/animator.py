@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -253,9 +254,14 @@ class Animator:
     def set_neutral(self, landmarks: np.ndarray) -> None:
         self.stabilizer.set_neutral(landmarks)
 
-    def pose(self, face: FaceObservation | None, t: float) -> tuple[PosedFace, Motion]:
-        """The avatar's landmarks for this moment (filtered, held or eased as time requires)."""
+    def pose(self, face: FaceObservation | None, t: float,
+             adjust: Callable[[Motion], Motion] | None = None) -> tuple[PosedFace, Motion]:
+        """The avatar's landmarks for this moment (filtered, held or eased as time requires).
+        `adjust` changes the motion shown (held expressions) but not the stabiliser's own state,
+        which eases from what was tracked."""
         motion = self.stabilizer.update(face, t)
+        if adjust is not None:
+            motion = adjust(motion)
         posed = apply_motion(self.avatar.face, motion, self.settings.retarget, self.stabilizer.reference,
                              face.landmarks if face is not None else None)
         return posed, motion

@@ -201,3 +201,32 @@ class FaceAssigner:
     def _say(self, text: str) -> None:
         if self.on_change is not None:
             self.on_change(text)
+
+
+class SoleDriver:
+    """The assignment for a cast of one: whoever the tracker sees drives it, at once. With one
+    avatar face there is nobody to keep it for, and a cut or a new person must drive it without
+    the wait a slot keeps for someone who left (the tracker follows one face only)."""
+
+    def __init__(self) -> None:
+        self._driven = False
+
+    def reset(self) -> None:
+        self._driven = False
+
+    def people(self) -> list[int | None]:
+        return [1 if self._driven else None]
+
+    def swap(self, a: int, b: int) -> None:
+        pass  # one face: nothing to trade
+
+    def update(self, faces: Sequence[FaceObservation], image: np.ndarray, t: float) -> list[FaceObservation | None]:
+        self._driven = bool(faces)
+        return [faces[0] if faces else None]
+
+
+def assigner_for(slot_x: Sequence[float], settings: AssignSettings = AssignSettings(),
+                 on_change: Callable[[str], None] | None = None) -> FaceAssigner | SoleDriver:
+    """Slots kept for people when there are several avatar faces to keep apart; one face is
+    simply driven by whoever is there."""
+    return FaceAssigner(slot_x, settings, on_change) if len(slot_x) > 1 else SoleDriver()

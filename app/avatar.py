@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .background import BackgroundPlate, build_background
-from .composite import Framing, place_in_frame
+from .framing import Framing, place_in_frame
 from .errors import AvatarError
 from .landmarks import CHEEKS, INNER_LIPS
 from .mouth import polygon_area

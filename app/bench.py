@@ -7,21 +7,24 @@ pipelined (decode + track in one thread, retarget + render in another: two cores
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from pathlib import Path
 import queue
 import sys
 import threading
 import time
+from typing import Iterator
 
 import numpy as np
 
 from . import DEFAULT_AVATAR
 from .avatar import load_avatar
-from .capture import VideoFileSource
-from .composite import Framing
+from .capture import Frame, VideoFileSource
+from .cast import layout_cells, single_cast, tiled_cast
 from .data_dir import default_data_dir, missing_data_message
+from .framing import Framing
+from .multiclip import tile_people
 from .pipeline import PipelineSettings, Puppeteer
-from .tracking import FaceTracker
 
 
 
@@ -34,49 +37,52 @@ def _frames(path: Path, limit: int):
 
 
 def bench(avatar_path: Path, driver: Path, size: int, limit: int, engine: str) -> dict[str, float]:
-    avatar = load_avatar(avatar_path, Framing(size, size, "fill"))
+    cast = single_cast(load_avatar(avatar_path, Framing(size, size, "fill")))
     t = time.perf_counter()
     frames = _frames(driver, limit)
     decode_ms = (time.perf_counter() - t) * 1e3 / max(len(frames), 1)
-    puppeteer = Puppeteer(avatar, PipelineSettings(framing=Framing(size, size), engine=engine))
-    for f in frames[:5]:  # warm-up: first calls allocate
-        puppeteer.process(f)
-    puppeteer.close()
+    settings = PipelineSettings(framing=Framing(size, size), engine=engine)
+    with _closing(Puppeteer(cast, settings)) as puppeteer:
+        for f in frames[:5]:  # warm-up: first calls allocate
+            puppeteer.process(f)
 
-    puppeteer = Puppeteer(avatar, PipelineSettings(framing=Framing(size, size), engine=engine))
     times: dict[str, list[float]] = {"track": [], "retarget": [], "render": []}
-    t0 = time.perf_counter()
-    for f in frames:
-        r = puppeteer.process(f)
-        for k in times:
-            times[k].append(r.times[k])
-    seq = (time.perf_counter() - t0) / len(frames)
-    puppeteer.close()
-
-    # Pipelined: tracking of frame n+1 overlaps rendering of frame n.
-    puppeteer = Puppeteer(avatar, PipelineSettings(framing=Framing(size, size), engine=engine))
-    tracker = FaceTracker()
-    q: queue.Queue = queue.Queue(maxsize=2)
-
-    def produce() -> None:
+    with _closing(Puppeteer(cast, settings)) as puppeteer:
+        t0 = time.perf_counter()
         for f in frames:
-            faces = tracker.detect(f.image)
-            q.put((f, faces[0] if faces else None))
-        q.put(None)
+            r = puppeteer.process(f)
+            for k in times:
+                times[k].append(r.times[k])
+        seq = (time.perf_counter() - t0) / len(frames)
 
-    t0 = time.perf_counter()
-    threading.Thread(target=produce, daemon=True).start()
-    while (item := q.get()) is not None:
-        f, face = item
-        puppeteer.animator.step(f.image, face, f.timestamp)
-    pipe = (time.perf_counter() - t0) / len(frames)
-    tracker.close()
-    puppeteer.close()
+    # Pipelined: tracking of frame n+1 (in a second thread) overlaps rendering of frame n.
+    with _closing(Puppeteer(cast, settings)) as puppeteer:
+        q: queue.Queue = queue.Queue(maxsize=2)
+
+        def produce() -> None:
+            for f in frames:
+                q.put(puppeteer.track(f))
+            q.put(None)
+
+        t0 = time.perf_counter()
+        threading.Thread(target=produce, daemon=True).start()
+        while (tracked := q.get()) is not None:
+            puppeteer.process(tracked)
+        pipe = (time.perf_counter() - t0) / len(frames)
+        name = puppeteer.engine.name
 
     result = {f"{k}_ms": float(np.mean(v)) for k, v in times.items()}
     result.update(decode_ms=decode_ms, sequential_fps=1.0 / seq, pipelined_fps=1.0 / pipe,
-                  render_p95_ms=float(np.percentile(times["render"], 95)), engine=puppeteer.engine.name)
+                  render_p95_ms=float(np.percentile(times["render"], 95)), engine=name)
     return result
+
+
+@contextmanager
+def _closing(puppeteer: Puppeteer) -> Iterator[Puppeteer]:
+    try:
+        yield puppeteer
+    finally:
+        puppeteer.close()
 
 
 FACE_DRIVERS = ("lp_d3.mp4", "lp_d10.mp4", "lp_d6.mp4", "webcam_crop_expressions.mp4")
@@ -90,13 +96,6 @@ def bench_faces(avatar_path: Path, driving: Path, counts: list[int], limit: int,
     `model_unbatched_ms` runs the same displacements through the model one face at a time, in
     the same loop, so the batching win is a ratio measured under the same load.
     """
-    from .capture import Frame
-    from .cast import tiled_cast
-    from .group import GroupPuppeteer
-    from .multiclip import tile_people
-
-    from .cast import layout_cells
-
     rows = []
     for n in counts:
         layout = "grid" if n > 2 else "row"
@@ -107,7 +106,7 @@ def bench_faces(avatar_path: Path, driving: Path, counts: list[int], limit: int,
         frames = tile_people([driving / FACE_DRIVERS[k % len(FACE_DRIVERS)] for k in range(n)], limit + 5,
                              height=360, columns=2 if n > 2 else n)
         cast = tiled_cast([avatar] * n, layout)
-        group = GroupPuppeteer(cast, PipelineSettings(engine=engine))
+        group = Puppeteer(cast, PipelineSettings(engine=engine))
         times: dict[str, list[float]] = {"track": [], "retarget": [], "model": [], "render": [], "total": [],
                                          "model_unbatched": []}
         found = 0

@@ -311,13 +311,6 @@ def list_cameras(max_index: int = 8) -> list[int]:
     return found
 
 
-def open_source(spec: str | int | Path, loop: bool = False) -> FrameSource:
-    """A camera for an int or a digit string ("0"), otherwise a video file."""
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
-        return CameraSource(int(spec))
-    return VideoFileSource(spec, loop=loop)
-
-
 class _Locked(Generic[T]):
     """A read-only attribute of a LatestFrameGrabber: its private field `name`, read under the
     grabber's lock (the reader thread writes it)."""

@@ -19,9 +19,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .avatar import (Avatar, avatar_from_landmarks, check_face, check_image_size, frame_image, load_avatar,
+from .avatar import (DEFAULT_FRAMING, Avatar, avatar_from_landmarks, check_face, check_image_size, frame_image, load_avatar,
                      prepare_avatar, read_image, to_framed)
-from .composite import Framing
+from .framing import Framing
 from .errors import AvatarError
 from .rig import DEFAULT_GRID_SIZE, ring_geometry
 from .tracking import FaceObservation, detect_faces_still
@@ -36,7 +36,9 @@ MIN_REACH = 0.5  # closer neighbours than this allows would cut hair and ears of
 class CastFace:
     avatar: Avatar  # its image is the canvas region it lives in (a tile, or the whole group photo)
     origin: tuple[int, int]  # where avatar.image's top-left pixel sits on the canvas
-    support: np.ndarray  # bool over the rig crop: the pixels this face's warp may change
+    # bool over the rig crop: the pixels this face's warp may change; None: the whole crop (a
+    # portrait alone owns its crop, so its crop pastes back whole, as it always did)
+    support: np.ndarray | None
 
     @property
     def label(self) -> str:
@@ -70,9 +72,14 @@ class Cast:
         """The face whose moving region holds canvas pixel (x, y) (for click-to-assign)."""
         for i, f in enumerate(self.faces):
             x0, y0, x1, y1 = f.canvas_box
-            if x0 <= x < x1 and y0 <= y < y1 and f.support[int(y - y0), int(x - x0)]:
+            if x0 <= x < x1 and y0 <= y < y1 and (f.support is None or f.support[int(y - y0), int(x - x0)]):
                 return i
         return None
+
+
+def single_cast(avatar: Avatar) -> Cast:
+    """One portrait alone: a cast of one face that owns its whole image."""
+    return Cast(avatar.name, avatar.image, [CastFace(avatar, (0, 0), None)])
 
 
 def support_mask(avatar: Avatar, reach: float) -> np.ndarray:
@@ -168,14 +175,19 @@ def tiled_cast(avatars: Sequence[Avatar], layout: str = "row") -> Cast:
 
 
 def load_cast(paths: Sequence[Path | str], faces: int, size: tuple[int, int] | None = None, fit: bool = False,
-              layout: str = "row", grid_size: int = DEFAULT_GRID_SIZE) -> Cast:
+              layout: str = "row", grid_size: int = DEFAULT_GRID_SIZE,
+              single: Framing | None = DEFAULT_FRAMING) -> Cast:
     """What `--avatar A [B ...] --faces N` shows.
 
+    One face of one image: that portrait alone, framed by `single` (None: its own size).
     One image with several faces: its faces, in place. Otherwise one face per image, tiled;
     with fewer images than faces the images repeat (two people can drive two copies of one
-    portrait). `size` is the whole output (default: 16:9 for a group, 512x512 per tile).
+    portrait). `size` is the whole output of several faces (default: 16:9 for a group, 512x512
+    per tile).
     """
     paths = [Path(p) for p in paths]
+    if faces == 1 and len(paths) == 1:
+        return single_cast(load_avatar(paths[0], single, grid_size))
     loaded: dict[Path, Avatar] = {}
     if len(paths) == 1:
         image = read_image(paths[0])

@@ -11,16 +11,14 @@ import time
 
 from . import DEFAULT_AVATAR
 from .assign import AssignSettings
-from .avatar import load_avatar
-from .cast import LAYOUTS, load_cast
-from .composite import Framing
+from .cast import LAYOUTS, Cast, load_cast
+from .framing import Framing
 from .capture import CameraSource, FrameSource, VideoFileSource, list_cameras
 from .errors import PuppetCamError, VirtualCameraUnavailable
-from .group import GroupPuppeteer
-from .pipeline import (FrameProcessor, LiveSession, PipelineSettings, Puppeteer, choose_engine, lookahead_neutral,
-                       run_offline)
+from .pipeline import LiveSession, PipelineSettings, Puppeteer, choose_engine, lookahead_neutral, run_offline
 from .retarget import RetargetSettings
 from .output_paths import NamedInput, check_output_path
+from .sink_registry import SINKS, SinkContext
 from .sinks import PreviewSink, SinkFanout, VideoFileSink, VirtualCameraSink
 from .status_line import LiveStatus, StatusLine, face_found
 from .stop_signals import StopRequested, StopSignals
@@ -142,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--mirror", action="store_true", help="mirror the camera, selfie view (default: off)")
     live.add_argument("--preview", action="store_true",
                       help="show a preview window; keys: c calibrate, q or Esc quit (default: off)")
+    live.add_argument("--sink", action="append", default=[], metavar="NAME",
+                      help="also send the output to a registered sink (app/sink_registry.py), repeatable "
+                           "(default: none)")
     live.add_argument("--record", type=Path, default=None, metavar="OUT.mp4",
                       help="also record the output to this .mp4, timed as it was shown (default: no recording)")
     return parser
@@ -162,26 +163,29 @@ def _open_live_source(args: argparse.Namespace) -> FrameSource:
         raise
 
 
-def _processor(args: argparse.Namespace, settings: PipelineSettings) -> tuple[FrameProcessor, tuple[int, int]]:
-    """The avatar(s) loaded and the per-frame worker for them, and the output size."""
+def _processor(args: argparse.Namespace, settings: PipelineSettings) -> Puppeteer:
+    """The avatar(s) loaded as a cast, and the puppeteer for it."""
     avatars = args.avatar or [DEFAULT_AVATAR]
-    choice = choose_engine(settings.engine, settings.animator.render.grid_size)
+    grid = settings.animator.render.grid_size
+    choice = choose_engine(settings.engine, grid)
     # One short line; why the other backends were not used is for --verbose.
     print(choice.summary() if getattr(args, "verbose", False)
           else f"engine {getattr(choice.engine, 'name', type(choice.engine).__name__)}")
-    if args.faces == 1 and len(avatars) == 1:
-        avatar = load_avatar(avatars[0], settings.framing, settings.animator.render.grid_size)
-        return Puppeteer(avatar, settings, engine=choice.engine), avatar.size
     size = None if args.size in (None, AUTO) else args.size  # None: the cast's own default size
-    cast = load_cast(avatars, args.faces, size, args.fit, args.layout, settings.animator.render.grid_size)
-    if args.assign and max(args.assign) >= len(cast.faces):
-        raise PuppetCamError(f"--assign names avatar face {max(args.assign) + 1}, but there are {len(cast.faces)}.",
-                             f"Number the avatar faces 1 to {len(cast.faces)}, left to right.")
-    print(f"{len(cast.faces)} avatar faces ({cast.name}), left to right: "
-          + ", ".join(f"{i + 1}: {f.label}" for i, f in enumerate(cast.faces)))
-    group = GroupPuppeteer(cast, settings, AssignSettings(order=args.assign), engine=choice.engine,
-                           on_change=lambda msg: print(f"puppetcam: {msg}"))
-    return group, cast.size
+    cast = load_cast(avatars, args.faces, size, args.fit, args.layout, grid, single=settings.framing)
+    _check_assign(args, cast)
+    return Puppeteer(cast, settings, engine=choice.engine, assign=AssignSettings(order=args.assign),
+                     on_change=lambda msg: print(f"puppetcam: {msg}"))
+
+
+def _check_assign(args: argparse.Namespace, cast: Cast) -> None:
+    n = len(cast.faces)
+    if args.assign and max(args.assign) >= n:
+        raise PuppetCamError(f"--assign names avatar face {max(args.assign) + 1}, but there are {n}.",
+                             f"Number the avatar faces 1 to {n}, left to right.")
+    if n > 1:
+        print(f"{n} avatar faces ({cast.name}), left to right: "
+              + ", ".join(f"{i + 1}: {f.label}" for i, f in enumerate(cast.faces)))
 
 
 def _inputs(args: argparse.Namespace) -> list[NamedInput]:
@@ -198,14 +202,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     with StopSignals() as stop:
         source = VideoFileSource(args.driver)
         try:
-            processor, size = _processor(args, settings)
-            if isinstance(processor, Puppeteer):
-                # Offline, the whole clip is known: its most neutral face is the reference from
-                # the first frame on (a clip starting mid-word would otherwise keep the mouth shut).
-                neutral = lookahead_neutral(args.driver, settings.mirror_input)
-                if neutral is not None:
-                    processor.animator.set_neutral(neutral)
-            sink = VideoFileSink(args.out, source.fps, size, audio_from=args.driver)
+            processor = _processor(args, settings)
+            # Offline, the whole clip is known: its most neutral face is the reference from the
+            # first frame on (a clip starting mid-word would otherwise keep the mouth shut).
+            neutral = lookahead_neutral(args.driver, settings.mirror_input, max_faces=len(processor.cast.faces))
+            if neutral is not None:
+                processor.set_neutral(neutral)
+            sink = VideoFileSink(args.out, source.fps, processor.cast.size, audio_from=args.driver)
         except BaseException:
             source.close()
             raise
@@ -285,6 +288,8 @@ def _live_outputs(args: argparse.Namespace, size: tuple[int, int], source: Frame
         if args.preview:
             out.preview = PreviewSink()
             out.sinks.add(out.preview)
+        for name in args.sink:
+            out.sinks.add(SINKS.open(name, SinkContext(size, args.fps)))
         if args.record:
             # Stamped with the wall clock: the file plays as long as the session ran, whatever
             # rate the pipeline or the driver reached.
@@ -304,7 +309,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         check_output_path(args.record, "--record", _inputs(args))
     settings = _settings(args)
     with StopSignals() as stop:
-        puppeteer, size = _processor(args, settings)
+        puppeteer = _processor(args, settings)
+        size = puppeteer.cast.size
         try:
             source = _open_live_source(args)
         except BaseException:
@@ -320,12 +326,12 @@ def cmd_live(args: argparse.Namespace) -> int:
         return _run_live(args, puppeteer, source, outputs, stop)
 
 
-def _run_live(args: argparse.Namespace, puppeteer: FrameProcessor, source: FrameSource,
+def _run_live(args: argparse.Namespace, puppeteer: Puppeteer, source: FrameSource,
               outputs: _LiveOutputs, stop: StopSignals) -> int:
     preview, record, sinks = outputs.preview, outputs.record, outputs.sinks
     session = LiveSession(puppeteer, source, sinks)
     session.start()
-    keys = (" c calibrate," + (" s swap faces 1 and 2," if isinstance(puppeteer, GroupPuppeteer) else "")
+    keys = (" c calibrate," + (" s swap faces 1 and 2," if len(puppeteer.cast.faces) > 1 else "")
             + " q or Esc quit; or Ctrl+C") if preview else " Ctrl+C to stop"
     print(f"live: {source.name} -> {', '.join(s.name for s in sinks.sinks)}  ({keys.strip()})", flush=True)
     status = StatusLine(sys.stderr)
@@ -338,7 +344,7 @@ def _run_live(args: argparse.Namespace, puppeteer: FrameProcessor, source: Frame
                 if preview.last_key == ord("c"):
                     puppeteer.calibrate()
                     preview.last_key = -1
-                elif preview.last_key == ord("s") and isinstance(puppeteer, GroupPuppeteer):
+                elif preview.last_key == ord("s"):
                     puppeteer.swap(0, 1)
                     preview.last_key = -1
                 if preview.quit_requested:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .avatar import load_avatar
 from .capture import VideoFileSource
-from .composite import Framing, frame_to_output
+from .framing import Framing, frame_to_output
 from .data_dir import default_data_dir, missing_data_message
 from .pipeline import PipelineSettings, Puppeteer
 
@@ -30,7 +30,7 @@ PAIRS = (  # (avatar, kind, driving clip)
 
 def sheet_rows(avatar_path: Path, clip: Path, moments: int = 4, tile: int = 192) -> np.ndarray:
     avatar = load_avatar(avatar_path, Framing(512, 512, "fill"))
-    puppeteer = Puppeteer(avatar, PipelineSettings())
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings())
     src = VideoFileSource(clip)
     total = src.frame_count
     picks = set(np.linspace(total * 0.15, total * 0.9, moments).astype(int))
@@ -39,7 +39,7 @@ def sheet_rows(avatar_path: Path, clip: Path, moments: int = 4, tile: int = 192)
         r = puppeteer.process(f)
         if f.index in picks:
             d = frame_to_output(f.image, Framing(tile, tile, "fill"),
-                                tuple(r.face.center) if r.face is not None else None)
+                                tuple(r.faces[0].center) if r.faces[0] is not None else None)
             tiles.append(np.hstack([d, cv2.resize(r.image, (tile, tile), interpolation=cv2.INTER_AREA)]))
     src.close()
     puppeteer.close()
@@ -53,13 +53,12 @@ def group_sheet(data: Path, moments: int = 3, width: int = 512) -> np.ndarray:
     """Rows of (two-person driver frame | group portrait output) at a few moments."""
     from .capture import Frame
     from .cast import load_cast
-    from .group import GroupPuppeteer
     from .multiclip import tile_people
 
     portrait, clips = GROUP
     cast = load_cast([data / portrait], faces=2)
     frames = tile_people([data / c for c in clips], limit=240, height=360)
-    group = GroupPuppeteer(cast, PipelineSettings())
+    group = Puppeteer(cast, PipelineSettings())
     picks = set(np.linspace(len(frames) * 0.2, len(frames) - 1, moments).astype(int))
     rows = []
     for i, image in enumerate(frames):

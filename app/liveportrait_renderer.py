@@ -22,7 +22,7 @@ import torch
 from models.liveportrait import LivePortraitNets
 from models.liveportrait import keypoints as kpm
 
-from .composite import blend_region
+from .blend import blend_region
 from .landmarks import FACE_OVAL
 
 

@@ -3,144 +3,21 @@ that the CLI, the desktop app, the benchmark and the tests all drive."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
-from engines.base import FieldEngine
-
-from .animator import AnimatedFrame, Animator, AnimatorSettings
-from .avatar import DEFAULT_FRAMING, Avatar
-from .composite import Framing
-from .capture import CameraSource, Frame, FrameSource, LatestFrameGrabber
+from .capture import CameraSource, FrameSource, LatestFrameGrabber
+from .puppeteer import FrameResult, PipelineSettings, Puppeteer, choose_engine, make_engine
 from .sinks import SinkFanout
-from .tracking import FaceObservation, FaceTracker, TrackerSettings
+from .tracked import TrackedFrame
+from .tracking import FaceTracker, TrackerSettings
 
-if TYPE_CHECKING:
-    from engines import EngineChoice
-
-    from .group import GroupFrameResult
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    framing: Framing | None = DEFAULT_FRAMING  # None: the avatar's own size
-    animator: AnimatorSettings = AnimatorSettings()
-    engine: str = "auto"  # see engines.select_engine
-    mirror_input: bool = False  # a selfie view: the avatar moves like a mirror image
-
-
-def make_engine(name: str, grid_size: int) -> FieldEngine:
-    return choose_engine(name, grid_size).engine
-
-
-def choose_engine(name: str, grid_size: int) -> "EngineChoice":
-    """The engine and, for every backend, why it was or was not used (for the CLI and app to show)."""
-    from engines import select_engine
-
-    return select_engine(name, grid_size)
-
-
-class FrameProcessor(Protocol):
-    """What the offline and live loops drive: `Puppeteer` (one face) or `GroupPuppeteer`."""
-
-    def track(self, frame: Frame) -> TrackedFrame: ...
-
-    def process(self, frame: Frame) -> "FrameResult | GroupFrameResult": ...
-
-    def calibrate(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class FrameResult:
-    """One output frame and what it took, stage by stage (milliseconds)."""
-
-    index: int
-    image: np.ndarray
-    driver: np.ndarray
-    face: FaceObservation | None
-    animated: AnimatedFrame
-    times: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TrackedFrame(Frame):
-    """A frame with the faces found in it. `image` is what the tracker saw (mirrored when the
-    settings ask for a selfie view), so animating it needs no second flip."""
-
-    faces: tuple[FaceObservation, ...] = ()
-    track_ms: float = 0.0
-
-
-class FaceTracking:
-    """A face tracker that is safe to close while another thread tracks: `close` waits for a
-    detection in progress, and a frame tracked after it finds no face (the live loop may still
-    be tracking when the app swaps processors; one frame without a face is held, invisibly)."""
-
-    def __init__(self, settings: TrackerSettings) -> None:
-        self._tracker: FaceTracker | None = FaceTracker(settings)
-        self._lock = threading.Lock()
-
-    def __call__(self, frame: Frame, mirror: bool) -> TrackedFrame:
-        if isinstance(frame, TrackedFrame):
-            return frame
-        with self._lock:
-            t0 = time.perf_counter()
-            image = frame.image[:, ::-1].copy() if mirror else frame.image
-            faces = tuple(self._tracker.detect(image)) if self._tracker is not None else ()
-            ms = (time.perf_counter() - t0) * 1e3
-        return TrackedFrame(image, frame.index, frame.timestamp, faces, ms)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._tracker is not None:
-                self._tracker.close()
-                self._tracker = None
-
-
-class Puppeteer:
-    """Tracking plus animation for one avatar: the per-frame work without any I/O."""
-
-    def __init__(self, avatar: Avatar, settings: PipelineSettings = PipelineSettings(),
-                 engine: FieldEngine | None = None) -> None:
-        self.settings = settings
-        self.engine = engine or make_engine(settings.engine, avatar.rig.grid_size)
-        self.tracking = FaceTracking(TrackerSettings())
-        self.animator = Animator(avatar, self.engine, settings.animator)
-        self._lock = threading.Lock()
-
-    @property
-    def avatar(self) -> Avatar:
-        return self.animator.avatar
-
-    def set_avatar(self, avatar: Avatar) -> None:
-        with self._lock:
-            self.animator.set_avatar(avatar)
-
-    def calibrate(self) -> None:
-        self.animator.calibrate()
-
-    def track(self, frame: Frame) -> TrackedFrame:
-        """The tracking half of `process`; the live loop runs it in the capture thread."""
-        return self.tracking(frame, self.settings.mirror_input)
-
-    def process(self, frame: Frame) -> FrameResult:
-        """One frame: tracked here unless it comes tracked already (a `TrackedFrame`)."""
-        tracked = self.track(frame)
-        face = tracked.faces[0] if tracked.faces else None
-        with self._lock:
-            animated = self.animator.step(tracked.image, face, tracked.timestamp)
-        times = {"track": tracked.track_ms, "retarget": animated.times.retarget, "render": animated.times.render}
-        return FrameResult(frame.index, animated.image, tracked.image, face, animated, times)
-
-    def close(self) -> None:
-        self.tracking.close()
+__all__ = ["FrameResult", "LiveSession", "PipelineSettings", "Puppeteer", "TrackedFrame", "TrackingSource",
+           "choose_engine", "lookahead_neutral", "make_engine", "run_offline"]
 
 
 class TrackingSource:
@@ -148,7 +25,7 @@ class TrackingSource:
     tracking of frame n+1 runs in the capture thread while frame n renders: two stages on two
     cores (`python -m app.bench`: 49 fps pipelined against 34 sequential at 512x512)."""
 
-    def __init__(self, source: FrameSource, processor: "FrameProcessor") -> None:
+    def __init__(self, source: FrameSource, processor: Puppeteer) -> None:
         self.source = source
         self.processor = processor
         self.name = source.name
@@ -162,37 +39,37 @@ class TrackingSource:
         self.source.close()
 
 
-def render_file(avatar: Avatar, source: FrameSource, sinks: SinkFanout,
-                settings: PipelineSettings = PipelineSettings(),
-                on_frame: Callable[[FrameResult], None] | None = None) -> int:
-    """Offline: every frame of the source, in order. Returns the number of frames written."""
-    return run_offline(Puppeteer(avatar, settings), source, sinks, on_frame)
-
-
-def lookahead_neutral(path: "os.PathLike | str", mirror: bool = False, samples: int = 150) -> np.ndarray | None:
+def lookahead_neutral(path: "os.PathLike | str", mirror: bool = False, samples: int = 150,
+                      max_faces: int = 1) -> np.ndarray | None:
     """The most neutral driver face in a whole clip (landmarks, pixels), for an offline render
     to measure motion against from its first frame on: a clip that starts mid-word or
     mid-turn is then measured like any other. Cheap: at most `samples` frames are tracked
-    (every k-th, so short lip closures of a talking clip are still likely among them)."""
+    (every k-th, so short lip closures of a talking clip are still likely among them).
+
+    Tracking up to `max_faces` faces (the cast's): a clip that shows more than one person has no
+    one neutral face, and gets None."""
     from .capture import VideoFileSource
     from .neutral import choose_neutral
 
     faces: list[np.ndarray] = []
-    with VideoFileSource(path) as source, FaceTracker(TrackerSettings(static_images=True)) as tracker:
+    settings = TrackerSettings(static_images=True, max_faces=max_faces)
+    with VideoFileSource(path) as source, FaceTracker(settings) as tracker:
         step = max(1, -(-source.frame_count // samples)) if source.frame_count else 1
         while (frame := source.read()) is not None:
             if frame.index % step:
                 continue
             image = frame.image[:, ::-1].copy() if mirror else frame.image
             found = tracker.detect(image)
+            if len(found) > 1:
+                return None
             if found:
                 faces.append(found[0].landmarks)
     best = choose_neutral(faces)
     return None if best is None else faces[best]
 
 
-def run_offline(processor: FrameProcessor, source: FrameSource, sinks: SinkFanout,
-                on_frame: Callable[[Any], None] | None = None) -> int:
+def run_offline(processor: Puppeteer, source: FrameSource, sinks: SinkFanout,
+                on_frame: Callable[[FrameResult], None] | None = None) -> int:
     """Every frame of the source through `processor` (closed at the end), in order."""
     count = 0
     try:
@@ -215,15 +92,15 @@ class LiveSession:
     tracks in the capture thread while the loop renders the previous frame.
     """
 
-    def __init__(self, puppeteer: FrameProcessor, source: FrameSource, sinks: SinkFanout,
-                 on_frame: Callable[[Any], None] | None = None, pipelined: bool | None = None) -> None:
+    def __init__(self, puppeteer: Puppeteer, source: FrameSource, sinks: SinkFanout,
+                 on_frame: Callable[[FrameResult], None] | None = None, pipelined: bool | None = None) -> None:
         self.puppeteer = puppeteer
         self.source = source
         self.sinks = sinks
         self.on_frame = on_frame
         self.pipelined = (os.cpu_count() or 1) >= 2 if pipelined is None else pipelined
         self.fps = 0.0
-        self.last_result: Any = None
+        self.last_result: FrameResult | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

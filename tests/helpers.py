@@ -60,20 +60,20 @@ def drive_frames(avatar, frames: list[np.ndarray], fps: float, neutral: np.ndarr
     from app.pipeline import PipelineSettings, Puppeteer
     from app.tracking import FaceTracker
 
-    puppeteer = Puppeteer(avatar, settings or PipelineSettings(engine="torch"))
+    puppeteer = Puppeteer.for_avatar(avatar, settings or PipelineSettings(engine="torch"))
     if neutral is not None:
-        puppeteer.animator.set_neutral(neutral)
+        puppeteer.set_neutral(neutral)
     run = {"driver": [], "output": [], "posed": [], "images": [], "driver_images": [], "index": []}
     with FaceTracker() as checker:
         for i, image in enumerate(frames):
             result = puppeteer.process(Frame(image, i, i / fps))
             found = checker.detect(result.image)
-            if result.face is None or not found:
+            if result.faces[0] is None or not found:
                 continue
-            run["driver"].append(result.face.landmarks)
+            run["driver"].append(result.faces[0].landmarks)
             run["output"].append(found[0].landmarks)
             run["index"].append(i)
-            run["posed"].append(result.animated.posed.landmarks)
+            run["posed"].append(result.posed[0].landmarks)
             if keep_images:
                 run["images"].append(result.image)
                 run["driver_images"].append(image)

@@ -12,7 +12,7 @@ from app import landmarks as lm
 from app.animator import AnimatorSettings
 from app.avatar import load_avatar
 from app.capture import Frame
-from app.composite import Framing
+from app.framing import Framing
 from app.pipeline import PipelineSettings, Puppeteer
 from app.tracking import FaceTracker
 
@@ -31,16 +31,16 @@ class Run:
 
 def _drive(data_dir, avatar_name: str, clip: str, limit: int, step: int = 1) -> Run:
     avatar = load_avatar(data_dir / "portraits" / avatar_name, Framing(512, 512, "fill"))
-    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch"))
     checker = FaceTracker()
     frames = read_frames(data_dir / "driving" / clip, limit=limit, step=step)
     run = Run([], [], [], [], avatar.image, avatar.rig.crop)
     for i, image in enumerate(frames):
         result = puppeteer.process(Frame(image, i, i * step / 30.0))
         found = checker.detect(result.image)
-        run.driver.append(None if result.face is None else result.face.landmarks)
+        run.driver.append(None if result.faces[0] is None else result.faces[0].landmarks)
         run.output.append(found[0].landmarks if found else None)
-        run.posed.append(result.animated.posed.landmarks)
+        run.posed.append(result.posed[0].landmarks)
         run.images.append(result.image)
     puppeteer.close()
     checker.close()
@@ -184,14 +184,14 @@ def test_a_frame_filling_face_does_not_slide_off_its_neck(data_dir):
 
     avatar = load_avatar(data_dir / "portraits" / "st_art_6.png")
     room = avatar.face.room / avatar.face.size
-    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch"))
     frames = read_frames(data_dir / "driving" / "webcam_raw_singing.mp4", limit=25)
     results = [puppeteer.process(Frame(f, i, i / 30)) for i, f in enumerate(frames)]
     puppeteer.close()
-    asked = abs(results[-1].animated.motion.translation[1])
+    asked = abs(results[-1].motions[0].translation[1])
     assert asked > 0.12  # the driver really moved (measured from the most neutral frame seen so far)
     rigid = list(lm.RIGID)
-    moved = (results[-1].animated.posed.landmarks[rigid, :2].mean(axis=0)
+    moved = (results[-1].posed[0].landmarks[rigid, :2].mean(axis=0)
              - avatar.face.landmarks[rigid, :2].mean(axis=0)) / avatar.face.size
     limit = ROOM_SHARE * room[2]  # the driver moved up: the room above the head
     # The rotation (a nod) moves the rigid points a little too.

@@ -15,7 +15,7 @@ import pytest
 from app.avatar import load_avatar, read_image
 from app.capture import Frame
 from app.cli import main
-from app.composite import Framing
+from app.framing import Framing
 from app.errors import AvatarError
 from app.pipeline import PipelineSettings, Puppeteer
 from app.retarget import face_size
@@ -39,11 +39,11 @@ def test_a_face_that_fills_its_picture_loads_and_animates(data_dir):
     face in it (no context round the head), so it was refused as "no face"."""
     avatar = load_avatar(data_dir / "portraits" / "tight_grace_hopper.jpg")
     assert avatar.image.shape == (512, 512, 3)
-    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch"))
     frames = read_frames(data_dir / "driving" / "webcam_crop_expressions.mp4", limit=8, step=20)
     results = [puppeteer.process(Frame(f, i, i / 30)) for i, f in enumerate(frames)]
     puppeteer.close()
-    assert all(r.face is not None for r in results)
+    assert all(r.faces[0] is not None for r in results)
     moved = [np.abs(r.image.astype(int) - avatar.image).mean() for r in results[1:]]
     assert max(moved) > 1.0  # it animates
 
@@ -71,25 +71,25 @@ def test_grayscale_and_rgba_avatars_work(data_dir, tmp_path):
 
 def test_driver_with_no_face_at_first_then_a_face(data_dir):
     avatar = load_avatar(data_dir / "portraits" / "lp_s5.jpg")
-    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch"))
     dog = cv2.resize(cv2.imread(str(data_dir / "negative" / "dog.jpg")), (512, 512))
     frames = [dog] * 10 + read_frames(data_dir / "driving" / "lp_d0.mp4", limit=20)
     outputs = [puppeteer.process(Frame(f, i, i / 25)) for i, f in enumerate(frames)]
     # With no face yet the avatar rests exactly as painted.
     assert all(np.array_equal(o.image, avatar.image) for o in outputs[:10])
-    assert all(o.face is not None for o in outputs[10:])
+    assert all(o.faces[0] is not None for o in outputs[10:])
 
 
 def test_scene_cuts_and_lost_faces_never_jump(data_dir):
     avatar = load_avatar(data_dir / "portraits" / "lp_s9.jpg")
-    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch"))
     fps = 29.97
     posed, found, motions = [], [], []
     for i, image in enumerate(read_frames(data_dir / "driving" / "hard_hamilton_cuts.mp4")):
         r = puppeteer.process(Frame(image, i, i / fps))
-        posed.append(r.animated.posed.landmarks[:, :2])
-        found.append(r.face is not None)
-        motions.append(r.animated.motion)
+        posed.append(r.posed[0].landmarks[:, :2])
+        found.append(r.faces[0] is not None)
+        motions.append(r.motions[0])
     found = np.array(found)
     assert found.any() and (~found).any(), "the clip loses and finds faces"
     steps = np.array([np.abs(b - a).max() for a, b in zip(posed, posed[1:])]) / avatar.face.size
@@ -198,9 +198,9 @@ def test_face_past_the_image_edge_is_rigged_and_renders(data_dir):
         edges = [inside[0], inside[-1], inside[:, 0], inside[:, -1]]
         assert max(np.abs(e).max() for e in edges) <= 2, f"{what}: the crop border moved"
         # Driven by real footage through the whole pipeline: every frame renders.
-        puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+        puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch"))
         results = [puppeteer.process(Frame(f, i, i / 5)) for i, f in enumerate(driver)]
-        assert all(r.image.shape == avatar.image.shape and r.face is not None for r in results), what
+        assert all(r.image.shape == avatar.image.shape and r.faces[0] is not None for r in results), what
 
 
 def test_face_with_an_eye_or_the_mouth_cut_off_is_refused_clearly(data_dir, tmp_path):

@@ -16,7 +16,6 @@ from app.capture import (
     LatestFrameGrabber,
     VideoFileSource,
     list_cameras,
-    open_source,
 )
 from app.errors import CaptureError
 from tests.fakes import SyntheticSource
@@ -61,7 +60,7 @@ def test_text_file_is_not_a_video(tmp_path: Path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
     with pytest.raises(CaptureError) as info:
-        open_source(text)
+        VideoFileSource(text)
     assert str(text) in str(info.value)
 
 
@@ -129,15 +128,6 @@ def test_camera_that_does_not_exist() -> None:
     message = str(info.value)
     assert "Camera 97" in message
     assert "--driver" in message
-
-
-def test_open_source_dispatch(clip: Path) -> None:
-    with pytest.raises(CaptureError, match="Camera 97"):
-        open_source("97")
-    with pytest.raises(CaptureError, match="Camera 97"):
-        open_source(97)
-    with open_source(str(clip)) as source:
-        assert isinstance(source, VideoFileSource)
 
 
 def test_list_cameras_is_quiet_and_returns_indices(capfd: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ import pytest
 from app.assign import AssignSettings
 from app.capture import Frame
 from app.cast import Cast, layout_cells, load_cast
-from app.group import GroupFrameResult, GroupPuppeteer
+from app.pipeline import FrameResult, Puppeteer
 from app.multiclip import read_clip, side_by_side
 from app.tracking import FaceTracker
 from engines.torch_engine import TorchFieldEngine
@@ -38,9 +38,9 @@ def group(data_dir: Path) -> Cast:
     return load_cast([data_dir / "portraits" / "fr_two_people.jpg"], faces=2)
 
 
-def _run(cast: Cast, frames: list[np.ndarray], **kw) -> tuple[list[GroupFrameResult], list[str]]:
+def _run(cast: Cast, frames: list[np.ndarray], **kw) -> tuple[list[FrameResult], list[str]]:
     said: list[str] = []
-    puppeteer = GroupPuppeteer(cast, engine=TorchFieldEngine(), on_change=said.append, **kw)
+    puppeteer = Puppeteer(cast, engine=TorchFieldEngine(), on_change=said.append, **kw)
     try:
         return [puppeteer.process(Frame(im, i, i / FPS)) for i, im in enumerate(frames)], said
     finally:

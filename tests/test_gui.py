@@ -25,7 +25,7 @@ from app.avatar import load_avatar  # noqa: E402
 from app.retarget import Motion  # noqa: E402
 from app.sinks import SinkFanout, virtual_camera_help  # noqa: E402
 from app.gui import controller as controller_module  # noqa: E402
-from app.gui.controller import GuardedSink, PacedSink  # noqa: E402
+from app.sink_wrappers import GuardedSink, PacedSink  # noqa: E402
 from app.gui.expressions import (  # noqa: E402
     ExpressionMixer,
     apply_expressions,
@@ -284,7 +284,7 @@ def test_switching_the_video_source_keeps_output_flowing(qtbot, app_env, capsys)
 
 def test_calibrate_button_and_hotkey(qtbot, app_env) -> None:
     w, c = app_env.window, app_env.c
-    stabilizer = c.puppeteer.animator.stabilizer
+    stabilizer = c.puppeteer.animators[0].stabilizer
     qtbot.waitUntil(lambda: stabilizer.reference is not None and c.face_found)
     first = stabilizer.reference
     qtbot.mouseClick(w.calibrate_button, Qt.MouseButton.LeftButton)
@@ -300,7 +300,7 @@ def test_expression_hotkey_blends_while_held(qtbot, app_env) -> None:
     qtbot.keyPress(w, Qt.Key.Key_Q)
     assert w.expression_buttons["smile"].isDown()
     qtbot.waitUntil(lambda: c.last_blend.get("smile") == 1.0, timeout=10_000)
-    posed_smile = c.session.last_result.animated.motion.expression[61, 1]
+    posed_smile = c.session.last_result.motions[0].expression[61, 1]
     qtbot.keyRelease(w, Qt.Key.Key_Q)
     released = time.monotonic()
     qtbot.waitUntil(lambda: c.last_blend.get("smile") == 0.0, timeout=10_000)
@@ -311,7 +311,7 @@ def test_expression_hotkey_blends_while_held(qtbot, app_env) -> None:
     qtbot.mousePress(w.expression_buttons["wink"], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: c.last_blend.get("wink") == 1.0, timeout=10_000)
     # The output frame after that one carries the closed eye.
-    qtbot.waitUntil(lambda: c.session.last_result.animated.motion.eye_openness[1] < 0.05, timeout=10_000)
+    qtbot.waitUntil(lambda: c.session.last_result.motions[0].eye_openness[1] < 0.05, timeout=10_000)
     qtbot.mouseRelease(w.expression_buttons["wink"], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: c.last_blend.get("wink") == 0.0, timeout=10_000)
 
@@ -423,7 +423,7 @@ def test_controls_apply_live_and_persist(qtbot, app_env) -> None:
     w.fps_combo.setCurrentIndex(w.fps_combo.findData(25))
     w.mirror_check.setChecked(True)
     w.size_combo.setCurrentIndex(w.size_combo.findData("720x720"))
-    animator = c.puppeteer.animator
+    animator = c.puppeteer.animators[0]
     qtbot.waitUntil(lambda: animator.settings.retarget.mode == "absolute"
                     and animator.settings.retarget.head_gain == 0.5 and c.puppeteer.settings.mirror_input)
     qtbot.waitUntil(lambda: c.session.last_result.image.shape == (720, 720, 3), timeout=LOAD_TIMEOUT_MS)
@@ -464,14 +464,15 @@ def test_several_faces_from_a_group_portrait_with_click_to_swap(qtbot, app_env, 
     w, c = app_env.window, app_env.c
     driver = _two_person_video(app_env.data, app_env.tmp / "two_people.mp4")
     w.use_video(str(driver))
-    qtbot.waitUntil(lambda: c.source_spec.path == str(driver) and c.session.running, timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: c.source_spec.path == str(driver) and c.session.running
+                    and c.session.last_result is not None, timeout=LOAD_TIMEOUT_MS)
     single = c.session.last_result.image.shape  # 720x720 from the previous test
     messages: list[str] = []
     c.assignmentChanged.connect(messages.append)
 
     # Two faces of a one-face portrait: tiles side by side.
     w.faces_spin.setValue(2)
-    qtbot.waitUntil(lambda: c.group is not None, timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: c.active_faces == 2, timeout=LOAD_TIMEOUT_MS)
     qtbot.waitUntil(lambda: c.session.last_result.image.shape == (512, 1024, 3), timeout=LOAD_TIMEOUT_MS)
     assert not w.size_combo.isEnabled() and w.assignment_label.isVisible()
 
@@ -521,7 +522,7 @@ def test_several_faces_from_a_group_portrait_with_click_to_swap(qtbot, app_env, 
 
     # Calibrate and expressions reach every face.
     w.calibrate()
-    qtbot.waitUntil(lambda: all(a.stabilizer.reference is not None for a in c.group.animators), timeout=10_000)
+    qtbot.waitUntil(lambda: all(a.stabilizer.reference is not None for a in c.puppeteer.animators), timeout=10_000)
     qtbot.keyPress(w, Qt.Key.Key_Q)
     qtbot.waitUntil(lambda: c.last_blend.get("smile") == 1.0, timeout=10_000)
     qtbot.keyRelease(w, Qt.Key.Key_Q)
@@ -538,7 +539,7 @@ def test_several_faces_from_a_group_portrait_with_click_to_swap(qtbot, app_env, 
     w.save_settings()
     assert SettingsStore(QSettings(str(app_env.ini), QSettings.Format.IniFormat)).load().faces == 2
     w.faces_spin.setValue(1)
-    qtbot.waitUntil(lambda: c.group is None and c.cast is None, timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: c.active_faces == 1, timeout=LOAD_TIMEOUT_MS)
     qtbot.waitUntil(lambda: c.session.last_result.image.shape == single, timeout=LOAD_TIMEOUT_MS)
     assert c.output_size == (single[1], single[0]) and c.avatar.path == copy
     assert w.size_combo.isEnabled() and not w.assignment_label.isVisible()

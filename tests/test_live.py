@@ -28,7 +28,7 @@ class _Collect:
 
 def _run(data_dir, pipelined: bool):
     avatar = load_avatar(DEFAULT_AVATAR)
-    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch"))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch"))
     threads: dict[str, set[str]] = {"track": set(), "process": set()}
     track, process = puppeteer.track, puppeteer.process
 
@@ -60,7 +60,7 @@ def test_pipelined_live_loop_tracks_in_the_capture_thread(data_dir) -> None:
     # A 78-frame file paced at its own fps: a few frames may be dropped, never queued up.
     assert 50 <= len(results) <= 78 and len(sink.images) == len(results)
     assert np.all(np.diff([r.index for r in results]) > 0)
-    assert sum(r.face is not None for r in results) >= 0.9 * len(results)
+    assert sum(r.faces[0] is not None for r in results) >= 0.9 * len(results)
     assert all(r.times["track"] > 0 for r in results)
     assert 10 < session.fps <= 40  # the output rate: the file's 25-30 fps, not the render speed
 
@@ -69,12 +69,12 @@ def test_sequential_live_loop_gives_the_same_kind_of_frames(data_dir) -> None:
     session, results, sink, threads = _run(data_dir, pipelined=False)
     assert session.error is None
     assert threads["track"] == {threading.current_thread().name}
-    assert 50 <= len(results) <= 78 and sum(r.face is not None for r in results) >= 0.9 * len(results)
+    assert 50 <= len(results) <= 78 and sum(r.faces[0] is not None for r in results) >= 0.9 * len(results)
 
 
 def test_a_tracked_frame_is_not_tracked_twice(data_dir) -> None:
     avatar = load_avatar(DEFAULT_AVATAR)
-    puppeteer = Puppeteer(avatar, PipelineSettings(engine="torch", mirror_input=True))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch", mirror_input=True))
     with VideoFileSource(data_dir / "driving" / "lp_d0.mp4") as src:
         frame = src.read()
     tracked = puppeteer.track(frame)

@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     portrait, clip, frames = argv[0], argv[1], int(argv[2])
     avatar = load_avatar(portrait, CROSS_FRAMING)
     source = VideoFileSource(clip, loop=True)
-    puppeteer = Puppeteer(avatar, PipelineSettings(framing=CROSS_FRAMING))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=CROSS_FRAMING))
     tracemalloc.start()
     t0 = time.perf_counter()
     n = 0

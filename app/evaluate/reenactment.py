@@ -108,7 +108,7 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ou
     last_size = 0.0
     last_thumb: np.ndarray | None = None
     pending = first
-    meter = WarpMeter(puppeteer.animator.renderer)
+    meter = WarpMeter(puppeteer.animators[0].renderer)
     while len(log.outputs) < max_frames:
         t0 = time.perf_counter()
         frame = pending if pending is not None else source.read()
@@ -122,8 +122,9 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ou
         result = puppeteer.process(fed)
         t3 = time.perf_counter()
         tracked = None
-        if result.face is not None:
-            tracked = result.face.landmarks.astype(np.float64)
+        face = result.faces[0]
+        if face is not None:
+            tracked = face.landmarks.astype(np.float64)
             if not feed_cropped:
                 tracked = crop.points(tracked)
         if stop_at_cut:
@@ -144,8 +145,8 @@ def run_pass(puppeteer: Puppeteer, source: VideoFileSource, crop: SquareCrop, ou
                 log.ended = f"face lost at frame {frame.index}"
                 break
         image = out_crop.apply(result.image)
-        posed = out_crop.points(result.animated.posed.landmarks)
-        meter.measure(len(log.outputs), result.animated.posed, result.animated.motion.rotation, result.image, driver_crop)
+        posed = out_crop.points(result.posed[0].landmarks)
+        meter.measure(len(log.outputs), result.posed[0], result.motions[0].rotation, result.image, driver_crop)
         times = dict(result.times)
         times["process"] = (t3 - t2) * 1e3
         times["decode"] = (t1 - t0) * 1e3 + ((t2 - t1) * 1e3 if feed_cropped else 0.0)
@@ -347,7 +348,7 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResul
         except PuppetCamError as exc:
             res.status = f"skipped: {exc}"
             return res
-        puppeteer = Puppeteer(avatar, PipelineSettings(framing=SELF_FRAMING))
+        puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=SELF_FRAMING))
         # Self-reenactment's reference is the frame the avatar was cut from, as in FOMM's and
         # LivePortrait's protocol: the neutral is that first frame, not searched for.
         puppeteer.calibrate()
@@ -491,7 +492,7 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
     face = avatar.face.landmarks
     out_crop = SquareCrop.around(avatar.size, face[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(face))
     source = VideoFileSource(clip)
-    puppeteer = Puppeteer(avatar, PipelineSettings(framing=CROSS_FRAMING))
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=CROSS_FRAMING))
     try:
         log = run_pass(puppeteer, source, crop, out_crop, cfg.max_frames, feed_cropped=False, stop_at_cut=False)
     finally:

@@ -524,7 +524,7 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     add("## 2. Cross-reenactment\n")
     add("Each portrait (prepared at the app's default `Framing(512, 512)`) is driven by another person's clip; "
         "outputs are measured on a 256x256 face crop. There is no ground truth image, so the output is checked against "
-        "what the retargeting asked for (`animated.posed.landmarks`):\n")
+        "what the retargeting asked for (`FrameResult.posed`):\n")
     add("- **Expression error**: MediaPipe landmarks detected on the output minus those detected on the avatar "
         "(the achieved motion), against the target landmarks minus the avatar's stored landmarks (the requested "
         "motion), after removing each side's head motion (2-D similarity of the rigid points); mean over the 468 "

@@ -1,7 +1,7 @@
 """PuppetCam's desktop app (PySide6): `python -m app` with no subcommand opens it.
 
 - main_window.py: the window (widgets and wiring only)
-- controller.py: owns the Puppeteer, LiveSession, source and sinks; no widgets, testable
+- controller.py: owns the Puppeteer, LiveSession, source and outputs; no widgets, testable
 - gallery.py: the avatar gallery (bundled + the user's own, in AppDataLocation/avatars)
 - expressions.py: hold-to-blend expression presets, pure functions of Motion
 - settings_store.py: QSettings persistence

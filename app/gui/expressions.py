@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from app import landmarks as lm
+from app.avatar import Avatar
 from app.retarget import Motion
 
 RAMP_SECONDS = 0.15
@@ -198,3 +199,23 @@ class ExpressionMixer:
         if neutral is None or not any(w > 0 for w in weights.values()):
             return motion
         return apply_expressions(motion, weights, neutral)
+
+
+class ExpressionHook:
+    """The pipeline's motion hook: the held expressions on top of every face's tracked motion,
+    each shaped on its own face. Runs on the render thread."""
+
+    def __init__(self, mixer: ExpressionMixer) -> None:
+        self.mixer = mixer
+        self.last_blend: dict[str, float] = {}  # the weights used for the last frame
+        self._neutral: dict[int, tuple[Avatar, np.ndarray]] = {}
+
+    def __call__(self, k: int, avatar: Avatar, motion: Motion) -> Motion:
+        if k == 0:
+            self.last_blend = self.mixer.weights(self.mixer.clock())
+        if not any(w > 0 for w in self.last_blend.values()):
+            return motion
+        cached = self._neutral.get(k)
+        if cached is None or cached[0] is not avatar:
+            cached = self._neutral[k] = (avatar, neutral_from_landmarks(avatar.face.landmarks))
+        return apply_expressions(motion, self.last_blend, cached[1])

@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 from app import ASSETS_DIR, DEFAULT_AVATAR
 from app.retarget import RetargetSettings
 
-from .controller import Controller, FrameView, SourceSpec, _to_qimage
+from .controller import Controller, FrameView, SourceSpec
+from .metrics import to_qimage
 from .gallery import BUNDLED_DIR, BUNDLED_ROLE, PATH_ROLE, AvatarGallery, display_name, image_files, user_avatar_dir
 from .settings_store import FPS_CHOICES, MAX_FACES, OUTPUT_SIZES, AppSettings, SettingsStore
 from .widgets import LabeledSlider, MessageBar, TitledView
@@ -362,7 +363,7 @@ class MainWindow(QMainWindow):
         t = c.last_times
         stages = " \u00b7 ".join(f"{k} {t[k]:.0f} ms" for k in ("track", "retarget", "render", "total") if k in t)
         self.stats_label.setText(f"{c.output_fps:5.1f} fps   {stages}")
-        if c.group is not None:
+        if c.active_faces > 1:
             n, found = c.active_faces, min(c.faces_found, c.active_faces)
             self.face_label.setText(f"\u25cf {found} of {n} faces tracked" if found else "\u25cb No face")
         else:
@@ -404,7 +405,7 @@ class MainWindow(QMainWindow):
         if still is not None and (session is None or not session.running):
             # Nothing drives it yet: show the portrait at rest rather than a blank view.
             box = self.controller.display_boxes["output"]
-            self.output_view.show_image(_to_qimage(still, box, None, (0, 0, 0)))
+            self.output_view.show_image(to_qimage(still, box, None, (0, 0, 0)))
         self._select_gallery_path(path)
         if path:
             self.settings.avatar = path
@@ -614,7 +615,7 @@ class MainWindow(QMainWindow):
             self.faces_spin.blockSignals(False)
             self.settings.faces = c.faces
             self._save_soon()
-        several = c.group is not None
+        several = c.active_faces > 1
         # A cast is sized for its group (1024x576 for a group portrait, 512x512 a tile).
         self.size_combo.setEnabled(not several)
         self.size_combo.setToolTip("With several faces the output is sized for the group" if several else "")
@@ -639,7 +640,7 @@ class MainWindow(QMainWindow):
     def _output_clicked(self, u: float, v: float) -> None:
         c = self.controller
         n = c.active_faces
-        if c.group is None or n < 2:
+        if n < 2:
             return
         k = c.face_at(u, v)
         if k is None:

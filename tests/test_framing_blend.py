@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from app.composite import Framing, blend_region, frame_to_output, laplacian_blend
+from app.blend import blend_region, laplacian_blend
+from app.framing import Framing, frame_to_output
 
 
 @pytest.fixture(scope="module")

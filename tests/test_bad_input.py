@@ -173,7 +173,8 @@ def _cut_faces(data_dir):
 def test_face_past_the_image_edge_is_rigged_and_renders(data_dir):
     from app.avatar import prepare_avatar
     from app.render import Renderer
-    from app.retarget import Motion, RetargetSettings, apply_motion
+    from app import landmarks as lm
+    from app.retarget import Motion, RetargetSettings, apply_motion, close_rest_lips
     from engines.torch_engine import TorchFieldEngine
 
     driver = read_frames(data_dir / "driving" / "lp_d0.mp4", limit=12, step=6)
@@ -185,7 +186,16 @@ def test_face_past_the_image_edge_is_rigged_and_renders(data_dir):
             assert ((pts < 0) | (pts > (w - 1, h - 1))).any(), f"{what}: the test needs a cut face"
         renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
         rest = renderer.render(apply_motion(avatar.face, Motion.neutral(), RetargetSettings()))
-        assert np.abs(rest.astype(int) - avatar.image).max() <= 1, f"{what}: warped at rest"
+        same = np.ones(rest.shape[:2], bool)
+        if close_rest_lips(avatar.face.landmarks, lm.part_indices()["mouth"]) is not avatar.face.landmarks:
+            # An open-mouth portrait (the singer) is posed from its lips closed, by design: at
+            # rest its mouth closes, and only the mouth may differ.
+            lips = avatar.face.landmarks[list(lm.OUTER_LIPS), :2]
+            pad = 0.1 * avatar.face.size
+            (x0, y0), (x1, y1) = np.floor(lips.min(axis=0) - pad).astype(int), np.ceil(lips.max(axis=0) + pad).astype(int)
+            same[max(y0, 0):y1, max(x0, 0):x1] = False
+        diff = np.abs(rest.astype(int) - avatar.image).max(axis=2)
+        assert diff[same].max() <= 1, f"{what}: warped at rest"
         m = Motion.neutral()
         turned = Motion(np.array([0.05, 0.2, 0.1]), np.array([0.03, 0.0]), 0.0, m.expression, m.eye_openness, m.gaze)
         out = renderer.render(apply_motion(avatar.face, turned, RetargetSettings()))

@@ -6,7 +6,7 @@ to the driver's first (neutral) frame is applied to the avatar's keypoints, then
 and G; the 512x512 result is pasted back into the full portrait with the compositor's Laplacian
 blend. All faces of a frame run as one batch.
 
-Stand-alone use until the shared CLI is wired (see the report for the proposed wiring):
+The pipeline uses it through `--renderer liveportrait` (app/liveportrait_backend.py); stand-alone:
     python -m app.liveportrait_renderer --weights DIR --avatar IMG --driver VIDEO --out OUT.mp4
 """
 

@@ -19,7 +19,8 @@ from .landmarks import part_indices
 from .filters import OneEuroFilter, OneEuroSettings
 from .mouth import MouthSource
 from .neutral import NeutralSearch, NeutralSettings
-from .render import FieldEngine, Renderer, RenderSettings
+from .render import FieldEngine, RenderSettings
+from .renderers import RendererBackend, WeightFreeBackend
 from .retarget import DriverReference, Motion, PosedFace, RetargetSettings, apply_motion, measure_motion
 from .tracking import FaceObservation
 
@@ -227,15 +228,17 @@ class AnimatedFrame:
 class Animator:
     """Driver face -> posed avatar image, for one avatar (swap it with `set_avatar`)."""
 
-    def __init__(self, avatar: Avatar, engine: FieldEngine, settings: AnimatorSettings = AnimatorSettings()) -> None:
+    def __init__(self, avatar: Avatar, engine: FieldEngine, settings: AnimatorSettings = AnimatorSettings(),
+                 backend: RendererBackend | None = None) -> None:
         self.settings = settings
         self.engine = engine
+        self.backend = backend or WeightFreeBackend()
         self.stabilizer = MotionStabilizer(settings)
         self.set_avatar(avatar)
 
     def set_avatar(self, avatar: Avatar) -> None:
         self.avatar = avatar
-        self.renderer = Renderer(avatar, self.engine, self.settings.render)
+        self.renderer = self.backend.face(avatar, self.engine, self.settings.render)
 
     def update_settings(self, new: AnimatorSettings) -> None:
         """New settings between frames. Retarget settings are read every frame; a new smoothing

@@ -16,6 +16,7 @@ from .framing import Framing
 from .capture import CameraSource, FrameSource, VideoFileSource, list_cameras
 from .errors import PuppetCamError, VirtualCameraUnavailable
 from .pipeline import LiveSession, PipelineSettings, Puppeteer, choose_engine, lookahead_neutral, run_offline
+from .renderer_cli import add_renderer_arguments, renderer_choice
 from .retarget import RetargetSettings
 from .output_paths import NamedInput, check_output_path
 from .sink_registry import SINKS, SinkContext
@@ -92,6 +93,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="auto",
                    help="runtime backend: auto, torch, torch-cuda, onnxruntime, tensorrt (default: auto, "
                         "the fastest one that works here)")
+    add_renderer_arguments(p)
     p.add_argument("--verbose", action="store_true",
                    help="say why the engine was chosen and keep MediaPipe's own log lines (default: off)")
 
@@ -106,7 +108,7 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
     smoothing = replace(base.animator.smoothing, strength=args.smoothing)
     animator = replace(base.animator, retarget=retarget, smoothing=smoothing)
     return PipelineSettings(framing=framing, animator=animator, engine=args.engine,
-                            mirror_input=getattr(args, "mirror", False))
+                            mirror_input=getattr(args, "mirror", False), renderer=renderer_choice(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -405,4 +407,4 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except PuppetCamError as exc:
         print(f"puppetcam: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1)  # e.g. 2: a learned renderer without its weights

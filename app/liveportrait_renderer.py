@@ -6,7 +6,7 @@ to the driver's first (neutral) frame is applied to the avatar's keypoints, then
 and G; the 512x512 result is pasted back into the full portrait with the compositor's Laplacian
 blend. All faces of a frame run as one batch.
 
-Stand-alone use until the shared CLI is wired (see the report for the proposed wiring):
+The pipeline uses it through `--renderer liveportrait` (app/liveportrait_backend.py); stand-alone:
     python -m app.liveportrait_renderer --weights DIR --avatar IMG --driver VIDEO --out OUT.mp4
 """
 
@@ -92,12 +92,12 @@ class _AvatarFace:
     neutral: kpm.KpInfo | None = None  # the driver's first frame, set on first sight
 
 
-def _cat_info(infos: list[kpm.KpInfo]) -> kpm.KpInfo:
+def cat_info(infos: list[kpm.KpInfo]) -> kpm.KpInfo:
     return kpm.KpInfo(*(torch.cat([getattr(i, f) for i in infos]) for f in
                         ("pitch", "yaw", "roll", "t", "exp", "scale", "kp")))
 
 
-def _split_info(info: kpm.KpInfo, n: int) -> list[kpm.KpInfo]:
+def split_info(info: kpm.KpInfo, n: int) -> list[kpm.KpInfo]:
     fs = ("pitch", "yaw", "roll", "t", "exp", "scale", "kp")
     return [kpm.KpInfo(*(getattr(info, f)[i:i + 1] for f in fs)) for i in range(n)]
 
@@ -126,7 +126,7 @@ class LivePortraitRenderer:
             f_s = self.nets.appearance_feature_extractor(x)
             info = kpm.kp_info(*self.nets.motion_extractor(x))
             x_s = kpm.posed_keypoints(info)
-        for i, (box, inf) in enumerate(zip(boxes, _split_info(info, len(boxes)))):
+        for i, (box, inf) in enumerate(zip(boxes, split_info(info, len(boxes)))):
             self.faces.append(_AvatarFace(box, f_s[i:i + 1], inf, x_s[i:i + 1]))
 
     def reset_neutral(self) -> None:
@@ -144,14 +144,14 @@ class LivePortraitRenderer:
         crops = [crop_square(frame_bgr, face_box(driver_landmarks[i], self.settings.driver_crop),
                              self.settings.driver_crop.size) for i in active]
         x = torch.from_numpy(np.concatenate(crops)).to(self.device)
-        drivers = _split_info(kpm.kp_info(*self.nets.motion_extractor(x)), len(active))
+        drivers = split_info(kpm.kp_info(*self.nets.motion_extractor(x)), len(active))
         for i, d in zip(active, drivers):
             if self.faces[i].neutral is None:
                 self.faces[i].neutral = d
         faces = [self.faces[i] for i in active]
-        src = _cat_info([f.info for f in faces])
+        src = cat_info([f.info for f in faces])
         x_s = torch.cat([f.x_s for f in faces])
-        x_d = kpm.relative_driving_keypoints(src, _cat_info(drivers), _cat_info([f.neutral for f in faces]))
+        x_d = kpm.relative_driving_keypoints(src, cat_info(drivers), cat_info([f.neutral for f in faces]))
         if self.settings.stitching:
             x_d = kpm.stitch(self.nets.stitching, x_s, x_d)
         warped = self.nets.warping_module(torch.cat([f.f_s for f in faces]), x_d, x_s)[0]

@@ -6,7 +6,8 @@ desktop app share, safe to call from any thread:
 - `update_settings` (taken at the start of the next frame),
 - `set_cast` / `set_avatar` (built in the caller's thread, swapped in between two frames),
 - `set_motion_hook` (changes each face's motion before it is shown: held expressions),
-- `calibrate`, `set_neutral`, `swap`.
+- `calibrate`, `set_neutral`, `swap`,
+- `set_renderer` (another backend from app/renderers.py, swapped in between two frames).
 
 Where the cost goes (`python -m app.bench --faces 1 2 4`): tracking and retargeting are per
 face; the model runs once per frame for every moving face (one batch: on a GPU it amortises
@@ -29,8 +30,9 @@ from .animator import Animator, AnimatorSettings
 from .assign import AssignSettings, FaceAssigner, SoleDriver, assigner_for
 from .avatar import DEFAULT_FRAMING, Avatar
 from .capture import Frame
-from .cast import Cast, CastFace, single_cast
+from .cast import Cast, single_cast
 from .framing import Framing
+from .renderers import CastPainter, FaceJob, RendererBackend, RendererChoice, open_renderer
 from .retarget import Motion, PosedFace
 from .tracked import GuardedTracker, TrackedFrame
 from .tracking import FaceObservation, TrackerSettings
@@ -49,6 +51,8 @@ class PipelineSettings:
     animator: AnimatorSettings = AnimatorSettings()
     engine: str = "auto"  # see engines.select_engine
     mirror_input: bool = False  # a selfie view: the avatar moves like a mirror image
+    # Taken when the Puppeteer is built (a learned one loads its networks); `set_renderer` swaps it.
+    renderer: RendererChoice = RendererChoice()
 
 
 def choose_engine(name: str, grid_size: int) -> "EngineChoice":
@@ -89,23 +93,7 @@ class _Stage:
     animators: list[Animator]
     assigner: FaceAssigner | SoleDriver
     tracker: GuardedTracker
-    batches: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-
-    def rig_batch(self, active: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """The rig tensors of these faces, stacked once per set: engines cache constant inputs
-        by identity."""
-        if active not in self.batches:
-            rigs = [self.animators[k].renderer.rig_tensors for k in active]
-            self.batches[active] = (np.concatenate([r[0] for r in rigs]), np.concatenate([r[1] for r in rigs]))
-        return self.batches[active]
-
-
-def _paste(out: np.ndarray, member: CastFace, crop: np.ndarray) -> None:
-    x0, y0, x1, y1 = member.canvas_box
-    if member.support is None:
-        out[y0:y1, x0:x1] = crop  # the warp is the identity on the crop border: no seam
-    else:
-        np.copyto(out[y0:y1, x0:x1], crop, where=member.support[..., None])
+    painter: CastPainter  # the renderer's per-frame step for this cast
 
 
 class Puppeteer:
@@ -113,10 +101,12 @@ class Puppeteer:
 
     def __init__(self, cast: Cast, settings: PipelineSettings = PipelineSettings(),
                  engine: FieldEngine | None = None, assign: AssignSettings = AssignSettings(),
-                 on_change: Callable[[str], None] | None = None) -> None:
+                 on_change: Callable[[str], None] | None = None, renderer: RendererBackend | None = None) -> None:
         self._settings = self._wanted = settings
         self._owns_engine = engine is None
         self.engine = engine or make_engine(settings.engine, cast.faces[0].avatar.rig.grid_size)
+        self._owns_renderer = renderer is None
+        self.renderer = renderer or open_renderer(settings.renderer)
         self.assign = assign
         self.on_change = on_change
         self._hook: MotionHook | None = None
@@ -180,6 +170,15 @@ class Puppeteer:
     def set_avatar(self, avatar: Avatar) -> None:
         self.set_cast(single_cast(avatar))
 
+    def set_renderer(self, renderer: RendererBackend) -> None:
+        """Render with another backend (opened by the caller, which now owns it) from the next
+        frame; the drivers' neutral, filters and easing carry over."""
+        old_renderer, owned = self.renderer, self._owns_renderer
+        self.renderer, self._owns_renderer = renderer, False
+        self.set_cast(self._stage.cast)
+        if owned:
+            old_renderer.close()
+
     def set_motion_hook(self, hook: MotionHook | None) -> None:
         self._hook = hook
 
@@ -220,25 +219,22 @@ class Puppeteer:
             poses = [a.pose(f, t, None if hook is None else (lambda m, k=k, a=a: hook(k, a.avatar, m)))
                      for k, (a, f) in enumerate(zip(stage.animators, drivers))]
             # A face nobody drives that has eased back to neutral is the still canvas: no work.
-            active = tuple(k for k, (f, (_, motion)) in enumerate(zip(drivers, poses))
-                           if f is not None or not motion.is_neutral())
-            disp = [stage.animators[k].renderer.displacement(poses[k][0]) for k in active]
+            jobs = [FaceJob(k, stage.cast.faces[k], stage.animators[k], poses[k][0], f)
+                    for k, (f, (_, motion)) in enumerate(zip(drivers, poses)) if f is not None or not motion.is_neutral()]
             t2 = time.perf_counter()
-            grids = self.engine(*stage.rig_batch(active), np.stack(disp)) if active else []
-            t3 = time.perf_counter()
             out = stage.cast.canvas.copy()
-            for k, grid in zip(active, grids):
-                a = stage.animators[k]
-                _paste(out, stage.cast.faces[k], a.renderer.render_crop(poses[k][0], a.mouth_source(image, drivers[k]), grid))
+            model_ms = stage.painter.paint(out, image, jobs)
             t4 = time.perf_counter()
         times = {"track": tracked.track_ms, "retarget": (t2 - t1) * 1e3, "render": (t4 - t2) * 1e3,
-                 "model": (t3 - t2) * 1e3}
+                 "model": model_ms}
         return FrameResult(frame.index, out, image, stage.cast, list(drivers), [p for p, _ in poses],
                            [m for _, m in poses], stage.assigner.people(), times)
 
     def close(self) -> None:
         """Frees the tracker, and the engine when this Puppeteer built it."""
         self._stage.tracker.close()
+        if self._owns_renderer:
+            self.renderer.close()
         if self._owns_engine:
             close = getattr(self.engine, "close", None)
             if close is not None:
@@ -248,10 +244,11 @@ class Puppeteer:
 
     def _build(self, cast: Cast, tracker: GuardedTracker | None) -> _Stage:
         settings = self._wanted.animator
-        animators = [Animator(f.avatar, self.engine, settings) for f in cast.faces]
+        animators = [Animator(f.avatar, self.engine, settings, self.renderer) for f in cast.faces]
         # Tracking exactly N faces: MediaPipe re-runs its detector only while fewer are tracked.
         tracker = tracker or GuardedTracker(TrackerSettings(max_faces=len(cast.faces)))
-        return _Stage(cast, animators, assigner_for(cast.slot_x(), self.assign, self.on_change), tracker)
+        return _Stage(cast, animators, assigner_for(cast.slot_x(), self.assign, self.on_change), tracker,
+                      self.renderer.painter(cast, animators, self.engine))
 
     def _take_settings(self) -> None:
         """Call with `_lock` held: the settings asked for since the last frame."""

@@ -23,3 +23,8 @@ def data_dir() -> Path:
                     f"portraits kept beside the checkout (../shared/data, see its README.md for their origins); "
                     f"set {ENV_VAR}=FOLDER to use another copy")
     return DATA_DIR
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Kept in the default run; `-m "not slow"` leaves them out (e.g. real networks on a CPU).
+    config.addinivalue_line("markers", "slow: takes about a minute or more on a 2-core CPU")

@@ -33,6 +33,7 @@ from app.capture import FrameSource, list_cameras
 from app.cast import Cast
 from app.errors import PuppetCamError
 from app.pipeline import FrameResult, LiveSession, PipelineSettings, Puppeteer
+from app.renderers import RendererChoice, open_renderer
 
 from .avatar_loading import CastLoader, add_to_folder
 from .expressions import ExpressionHook, ExpressionMixer
@@ -432,6 +433,20 @@ class Controller(QObject):
         self.fps = float(fps)
         if self.vcam is not None:
             self._output_size_changed()
+
+    def set_renderer(self, choice: RendererChoice) -> None:
+        """Render with another backend (a learned one loads its networks off the GUI thread);
+        a failure (`sessionFailed`) keeps what runs."""
+        def job() -> None:
+            try:
+                backend = open_renderer(choice)
+            except PuppetCamError as exc:
+                self.sessionFailed.emit(str(exc))
+                return
+            if self.puppeteer is not None:
+                self.puppeteer.set_renderer(backend)
+
+        self._submit(job, background=True)
 
     def calibrate(self) -> None:
         """Every avatar face takes its driver's next face as neutral (safe from any thread)."""

@@ -40,6 +40,7 @@ from .controller import Controller, FrameView, SourceSpec
 from .metrics import to_qimage
 from .gallery import BUNDLED_DIR, BUNDLED_ROLE, PATH_ROLE, AvatarGallery, display_name, image_files, user_avatar_dir
 from .settings_store import FPS_CHOICES, MAX_FACES, OUTPUT_SIZES, AppSettings, SettingsStore
+from .renderer_picker import RendererPicker
 from .widgets import LabeledSlider, MessageBar, TitledView
 
 DEMO_CLIP = ASSETS_DIR / "demo" / "driver.mp4"  # offered when there is no camera, if bundled
@@ -250,6 +251,9 @@ class MainWindow(QMainWindow):
         self.overlay_check.setChecked(s.overlay)
         og.addWidget(self.overlay_check, 6, 0, 1, 3)
         col.addWidget(out)
+        self.renderer_picker = RendererPicker()  # app/gui/renderer_picker.py
+        self.renderer_picker.chosen.connect(self.controller.set_renderer)
+        col.addWidget(self.renderer_picker)
         col.addStretch(1)
 
         scroll = QScrollArea()

@@ -21,7 +21,8 @@ from .eyes import eye_contour, openness
 
 _IRIS = (lm.RIGHT_IRIS, lm.LEFT_IRIS)
 SHUT_BELOW = 0.3  # relative openness under which the eye is left to the lids (eyes.py)
-MIN_IRIS_RADIUS = 2.0  # pixels: smaller irises are left to the warp
+MIN_IRIS_RADIUS = 2.0
+IRIS_SCALE = 1.0  # pixels: smaller irises are left to the warp
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,9 @@ class GazeLayer:
         self.rest = rest
         self.patches: list[IrisPatch | None] = []
         paint_out = np.zeros((h, w), np.uint8)
-        for eye in (0, 1):
+        for eye in (0, 1):  # the per-eye masks are joined; each eye's sclera is sampled apart
             centre = rest[_IRIS[eye][0], :2]
-            radius = float(np.linalg.norm(rest[list(_IRIS[eye][1:]), :2] - centre, axis=1).mean())
+            radius = IRIS_SCALE * float(np.linalg.norm(rest[list(_IRIS[eye][1:]), :2] - centre, axis=1).mean())
             opening = np.zeros((h, w), np.uint8)
             cv2.fillPoly(opening, [np.round(eye_contour(rest, eye) * 4).astype(np.int32)], 255, shift=2)
             half = int(np.ceil(radius)) + 2
@@ -68,8 +69,7 @@ class GazeLayer:
             self.patches.append(IrisPatch(patch, disc, centre.copy(), radius))
             ring = cv2.dilate((disc > 0.05).astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
             paint_out[box] = np.maximum(paint_out[box], ring & opening[box])
-        # The sclera plate: the irises inpainted from the white of the eye round them.
-        self.plate = cv2.inpaint(crop_image, paint_out, 3, cv2.INPAINT_TELEA) if paint_out.any() else crop_image
+        self.plate = _sclera_plate(crop_image, rest, paint_out)
 
     def apply(self, canvas: np.ndarray, mx: np.ndarray, my: np.ndarray, posed: np.ndarray,
               neutral_in_pose: np.ndarray, scale: float, rotation: np.ndarray) -> None:
@@ -77,14 +77,15 @@ class GazeLayer:
         backward maps; `posed`: landmarks in crop pixels; `scale`, `rotation` (2x2): the head's
         2-D similarity, which the iris patch follows; `neutral_in_pose`: the rest landmarks
         moved with it. An iris where the head alone puts it is the warp's (a still portrait
-        stays pixel-identical); the layer fades in over the first pixel of gaze."""
+        stays pixel-identical); the layer fades in over a fifth of a pixel of gaze (over a
+        whole pixel, a small eye's glances were half the warp's unmoved iris: a ghost)."""
         h, w = canvas.shape[:2]
         for eye, patch in enumerate(self.patches):
             if patch is None:
                 continue
             k = openness(posed, eye) / max(openness(self.rest, eye), 1e-6)
             gaze = float(np.linalg.norm(posed[_IRIS[eye][0], :2] - neutral_in_pose[_IRIS[eye][0], :2]))
-            fade = float(np.clip((gaze - 0.25) / 1.0, 0.0, 1.0))
+            fade = float(np.clip((gaze - 0.02) / 0.2, 0.0, 1.0))
             if k < SHUT_BELOW or fade <= 0.0:
                 continue
             contour = eye_contour(posed, eye)
@@ -108,9 +109,45 @@ class GazeLayer:
             opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
             cv2.fillPoly(opening, [np.round((contour - (x0, y0)) * 4).astype(np.int32)], 255,
                          lineType=cv2.LINE_AA, shift=2)
-            # A pixel's feather inside the lids, so the lash line stays the warp's own.
-            oa = cv2.GaussianBlur(cv2.erode(opening, np.ones((2, 2), np.uint8)), (3, 3), 0)
+            # The lids' own anti-aliased edge, no more: an eroded, blurred one cut a pixel off
+            # the top and bottom of an iris in a 6-px-tall eye, and left the rest iris there.
+            oa = opening
             oa = (oa.astype(np.float32) / 255.0)[..., None] * float(np.clip((k - SHUT_BELOW) / 0.2, 0.0, 1.0)) * fade
             eye_img = sclera * (1.0 - ia) + iris * ia
             region = canvas[y0:y1, x0:x1]
             region[:] = (eye_img * oa + region.astype(np.float32) * (1.0 - oa)).astype(np.uint8)
+
+
+def _sclera_colour(image: np.ndarray, opening: np.ndarray, iris: np.ndarray) -> np.ndarray | None:
+    """The eye's own white: the median of the lightest 30% of its opening outside the iris
+    (on a small eye most of the rest is lid shadow and lashes). None when too little of it shows."""
+    sel = image[(opening > 0) & (iris == 0)].reshape(-1, 3).astype(np.float32)
+    if len(sel) < 6:
+        return None
+    light = sel[sel.sum(axis=1) >= np.quantile(sel.sum(axis=1), 0.7)]
+    return np.median(light, axis=0)
+
+
+def _sclera_plate(image: np.ndarray, rest: np.ndarray, paint_out: np.ndarray) -> np.ndarray:
+    """The crop with each iris painted out in the eye's own white.
+
+    An inpainting from the ring round the iris drew the lashes and lid shadow in, and the eye
+    became a grey smear where the iris left it: MediaPipe then read the whole eye as dark and
+    put its iris near the middle whatever the painted iris did (gaze gain about 0.5). The
+    sclera's own colour, feathered into the inpainting at the lids, keeps the eye's contrast.
+    """
+    if not paint_out.any():
+        return image
+    plate = cv2.inpaint(image, paint_out, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    h, w = image.shape[:2]
+    for eye in (0, 1):
+        opening = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(opening, [np.round(eye_contour(rest, eye) * 4).astype(np.int32)], 255, shift=2)
+        region = paint_out & opening
+        colour = _sclera_colour(image, opening, paint_out)
+        if colour is None or not region.any():
+            continue
+        # The white, softened into the inpainting (lid shadow) at the lids' edge.
+        a = cv2.GaussianBlur(region, (3, 3), 0).astype(np.float32)[..., None] / 255
+        plate = plate * (1 - a) + colour * a
+    return np.clip(plate + 0.5, 0, 255).astype(np.uint8)

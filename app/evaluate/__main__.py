@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             clips = [c for d in data for c in d.clips][:args.clips]
             for i, clip in enumerate(clips, 1):
                 try:
-                    r = R.self_reenactment(clip, detector, cfg)
+                    r = R.self_reenactment(clip, detector, cfg, neutral_start=not any(s.status == "ok" for s in selfs))
                 except Exception as exc:  # one clip's crash is a finding, not the end of the run
                     r = R.SelfResult(clip.stem, f"error: {_brief(exc)}")
                 say(f"[self {i}/{len(clips)}] {clip.name}: {r.status}, {r.frames} frames, {r.seconds:.1f} s")

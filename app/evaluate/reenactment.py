@@ -26,6 +26,7 @@ from app.tracking import FaceTracker, TrackerSettings
 
 from . import metrics as M
 from .data import EVAL_SIZE, SquareCrop
+from .neutral_start import neutral_start_err
 from .warp import WarpFrame, WarpMeter, WorstFrame
 
 RIGID = list(lm.RIGID)
@@ -326,9 +327,11 @@ class SelfResult(RunRecord):
     mouth_open_real: list[float] = field(default_factory=list)
     eye_open_out: list[float] = field(default_factory=list)
     eye_open_real: list[float] = field(default_factory=list)
+    neutral_start_err: float = math.nan  # measured on one clip per run (neutral_start.py)
 
 
-def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResult:
+def self_reenactment(clip: Path, detector: Detector, cfg: Settings, neutral_start: bool = False) -> SelfResult:
+    """`neutral_start`: also measure the output's dependence on the clip's first frame."""
     t_start = time.perf_counter()
     res = SelfResult(clip.stem, "ok")
     try:
@@ -394,6 +397,9 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings) -> SelfResul
                 res.eye_open_out.append((eo - e0) / f)
                 res.eye_open_real.append((er - e0) / f)
     res.stability = measure_stability(log, detector)
+    if neutral_start:
+        res.neutral_start_err = neutral_start_err(avatar, log.drivers, log.tracked, source.fps, detector,
+                                                  PipelineSettings(framing=SELF_FRAMING))
 
     worst_fold = _worst_warp(res.warp)
     worst_l1 = res.sampled[int(np.argmax(res.l1))]

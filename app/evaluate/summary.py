@@ -30,7 +30,7 @@ KEYS: tuple[str, ...] = (
     "speed.fps_512",
 )
 # Reserved for measures still to be written: present (null) so scripts can rely on the key set.
-NOT_MEASURED_YET = ("self.neutral_start_err",)
+NOT_MEASURED_YET: tuple[str, ...] = ()
 # Eye and mouth details (issue 11): means over the cross pairs that could measure them.
 FACE_DETAIL_KEYS = ("gaze_gain_x", "gaze_gain_y", "gaze_corr_x", "gaze_corr_y", "blink_asymmetry",
                     "mouth_interior_delta_e")
@@ -61,6 +61,8 @@ def summarise(selfs: list[SelfResult], crosses: list[CrossResult]) -> dict:
         "self.ssim": _mean(s["SSIM"] for s in ss), "self.akd": _mean(s["AKD"] for s in ss),
         "self.still_l1": _mean(s["base L1"] for s in ss), "self.still_ssim": _mean(s["base SSIM"] for s in ss),
         "self.still_akd": _mean(s["base AKD"] for s in ss),
+        # One clip per run measures it (the first that runs): a mean over the ones that did.
+        "self.neutral_start_err": _mean(r.neutral_start_err for r in ok_self if math.isfinite(r.neutral_start_err)),
         "cross.expr_err_pct": _mean(c["expr"] for c in cs), "cross.pose_err_deg": _mean(c["pose"] for c in cs),
         "cross.mouth_gain": pooled_gain(ok_cross, "mouth_open_out", "mouth_open_req", MIN_MOUTH_REQUEST),
         "cross.eye_gain": pooled_gain(ok_cross, "eye_open_out", "eye_open_req", MIN_EYE_REQUEST),

@@ -11,7 +11,7 @@ and in the lid sharpening.
 - pop: the map jumps between frames much further than the posed landmarks moved.
 
 Openings (the mouth interior, which the renderer paints, and the eyes, which shut) are left out
-of fold and stretch: a 2-D warp may squeeze a shutting eye to a line and stretch the lips apart.
+of all three: a 2-D warp may squeeze a shutting eye to a line and stretch the lips apart.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def analyse_map(mx: np.ndarray, my: np.ndarray, openings: np.ndarray | None = No
     judged = animated & ~openings
     fold = judged & (det <= 0)
     stretch = judged & (det > 0) & ((det > STRETCH_LIMIT) | (det < 1.0 / STRETCH_LIMIT))
-    duplicated = _duplicated(mx, my, xs, ys, animated, (mxx, mxy, myx, myy)) & animated
+    duplicated = _duplicated(mx, my, xs, ys, animated, (mxx, mxy, myx, myy)) & judged
     n = int(animated.sum())
 
     def pct(mask: np.ndarray) -> float:

@@ -140,4 +140,4 @@ class Renderer:
 
 
 def _ring_mover(posed: PosedFace) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda ring: posed.head.apply(ring)
+    return lambda ring: posed.ring_transform.apply(ring)

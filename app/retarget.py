@@ -161,11 +161,17 @@ def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
 
 @dataclass(frozen=True)
 class PosedFace:
-    """The avatar's landmarks posed by a Motion, and the 2-D similarity of its head
-    (what the hair and the ring around the head follow)."""
+    """The avatar's landmarks posed by a Motion, the 2-D similarity that best fits its face
+    (`head`), and the one its skull follows (`skull`: what the hair and the ring around the
+    head move with; the face's own fit where none is given)."""
 
     landmarks: np.ndarray  # (478, 3) avatar pixels
     head: Similarity  # 2-D, avatar neutral -> posed
+    skull: Similarity | None = None
+
+    @property
+    def ring_transform(self) -> Similarity:
+        return self.skull if self.skull is not None else self.head
 
 
 @dataclass
@@ -462,6 +468,19 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     pts = avatar.pivot + (pts - avatar.pivot) @ rotation.T
     scale = float(np.exp(motion.log_scale * settings.scale_gain))
     pts[:, :2] = avatar.pivot[:2] + (pts[:, :2] - avatar.pivot[:2]) * scale
-    pts[:, :2] += head_shift(motion.translation * settings.translation_gain, avatar, settings) * f
-    return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]))
+    shift = head_shift(motion.translation * settings.translation_gain, avatar, settings) * f
+    pts[:, :2] += shift
+    return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]),
+                     skull_motion(avatar.pivot[:2], rotation, scale, shift))
+
+
+def skull_motion(pivot: np.ndarray, rotation: np.ndarray, scale: float, shift: np.ndarray) -> Similarity:
+    """How the outline of the head (hair, ears, the ring round them) moves: with the head's
+    roll, scale and shift, but not with its turn or nod. A skull turning in place keeps its
+    silhouette; only the face slides across it. A fit to the posed face points instead
+    shrinks the whole head on a turn (the face's projection narrows) and drags the hair and
+    the band round it sideways with the face: a squashed, smeared head past 30 degrees."""
+    roll = np.radians(rotation_to_euler(rotation)[2])
+    r2 = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]])
+    return Similarity(scale, r2, pivot + shift - scale * (r2 @ pivot))
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from engines.base import FieldEngine
+from engines.base import FieldEngine, run_batched
 
 from .animator import Animator, AnimatorSettings
 from .assign import AssignSettings, FaceAssigner, SoleDriver, assigner_for
@@ -224,7 +224,7 @@ class Puppeteer:
                            if f is not None or not motion.is_neutral())
             disp = [stage.animators[k].renderer.displacement(poses[k][0]) for k in active]
             t2 = time.perf_counter()
-            grids = self.engine(*stage.rig_batch(active), np.stack(disp)) if active else []
+            grids = run_batched(self.engine, *stage.rig_batch(active), np.stack(disp)) if active else []
             t3 = time.perf_counter()
             out = stage.cast.canvas.copy()
             for k, grid in zip(active, grids):
@@ -240,9 +240,7 @@ class Puppeteer:
         """Frees the tracker, and the engine when this Puppeteer built it."""
         self._stage.tracker.close()
         if self._owns_engine:
-            close = getattr(self.engine, "close", None)
-            if close is not None:
-                close()
+            self.engine.close()
 
     # ------------------------------------------------------------ internals
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import logging
 from pathlib import Path
 import sys
-import time
 
 from . import DEFAULT_AVATAR
 from .assign import AssignSettings
@@ -17,10 +16,10 @@ from .capture import CameraSource, FrameSource, VideoFileSource, list_cameras
 from .errors import PuppetCamError, VirtualCameraUnavailable
 from .pipeline import LiveSession, PipelineSettings, Puppeteer, choose_engine, lookahead_neutral, run_offline
 from .renderer_cli import add_renderer_arguments, renderer_choice
-from .retarget import RetargetSettings
 from .output_paths import NamedInput, check_output_path
+from .options import GAINS, MODE, SMOOTHING, animator_settings
 from .sink_registry import SINKS, SinkContext
-from .sinks import PreviewSink, SinkFanout, VideoFileSink, VirtualCameraSink
+from .sinks import PreviewSink, SinkFanout, VideoFileSink
 from .status_line import LiveStatus, StatusLine, face_found
 from .stop_signals import StopRequested, StopSignals
 
@@ -79,17 +78,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "(default: by position: the person on the left drives the face on the left)")
     p.add_argument("--fit", action="store_true",
                    help="show the whole portrait with borders instead of cropping it (default: crop to fill)")
-    p.add_argument("--mode", choices=("relative", "absolute"), default="relative",
-                   help="relative: your motion from your resting pose moves the portrait from its own; "
-                        "absolute: the portrait copies your pose (default: relative)")
-    p.add_argument("--head-gain", type=float, default=1.0, help="scale of head motion (default: 1.0)")
-    p.add_argument("--mouth-gain", type=float, default=1.0, help="scale of mouth motion (default: 1.0)")
-    p.add_argument("--eyes-gain", type=float, default=1.0, help="scale of eye and eyelid motion (default: 1.0)")
-    p.add_argument("--brows-gain", type=float, default=1.0, help="scale of eyebrow motion (default: 1.0)")
+    for option in (MODE, *GAINS):  # the options table (app/options.py): one definition for CLI and GUI
+        option.add_to(p)
     p.add_argument("--follow-distance", action="store_true",
                    help="let the head grow and shrink when you lean in (default: off)")
-    p.add_argument("--smoothing", type=float, default=1.0,
-                   help="jitter filter strength, 0 turns it off (default: 1.0)")
+    SMOOTHING.add_to(p)
     p.add_argument("--engine", default="auto",
                    help="runtime backend: auto, torch, torch-cuda, onnxruntime, tensorrt (default: auto, "
                         "the fastest one that works here)")
@@ -102,11 +95,7 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
     base = PipelineSettings()
     size = (512, 512) if args.size == AUTO else args.size
     framing = None if size is None else Framing(size[0], size[1], "fit" if args.fit else "fill")
-    retarget = RetargetSettings(mode=args.mode, head_gain=args.head_gain, mouth_gain=args.mouth_gain,
-                                eyes_gain=args.eyes_gain, brows_gain=args.brows_gain,
-                                scale_gain=1.0 if args.follow_distance else 0.0)
-    smoothing = replace(base.animator.smoothing, strength=args.smoothing)
-    animator = replace(base.animator, retarget=retarget, smoothing=smoothing)
+    animator = animator_settings(base.animator, vars(args), scale_gain=1.0 if args.follow_distance else 0.0)
     return PipelineSettings(framing=framing, animator=animator, engine=args.engine,
                             mirror_input=getattr(args, "mirror", False), renderer=renderer_choice(args))
 
@@ -143,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--preview", action="store_true",
                       help="show a preview window; keys: c calibrate, q or Esc quit (default: off)")
     live.add_argument("--sink", action="append", default=[], metavar="NAME",
-                      help="also send the output to a registered sink (app/sink_registry.py), repeatable "
-                           "(default: none)")
+                      help="also send the output to a registered sink (app/sink_registry.py; here: "
+                           f"{', '.join(SINKS.names())}), repeatable (default: none)")
     live.add_argument("--record", type=Path, default=None, metavar="OUT.mp4",
                       help="also record the output to this .mp4, timed as it was shown (default: no recording)")
     return parser
@@ -278,25 +267,24 @@ class _LiveOutputs:
 
 def _live_outputs(args: argparse.Namespace, size: tuple[int, int], source: FrameSource) -> _LiveOutputs:
     out = _LiveOutputs(SinkFanout(on_error=lambda msg: print(f"\npuppetcam: {msg}", file=sys.stderr)))
+    context = SinkContext(size, args.fps)
     try:
         if args.virtual_cam:
             try:
-                cam = VirtualCameraSink(size[0], size[1], args.fps, mirror=False)
+                cam = SINKS.open("virtual-camera", context)
                 out.sinks.add(cam)
                 out.virtual_camera = cam.device
             except VirtualCameraUnavailable as exc:
                 out.virtual_camera = "unavailable"
                 print(f"puppetcam: {exc}", file=sys.stderr)
         if args.preview:
-            out.preview = PreviewSink()
+            out.preview = SINKS.open("preview", context)
             out.sinks.add(out.preview)
         for name in args.sink:
-            out.sinks.add(SINKS.open(name, SinkContext(size, args.fps)))
+            out.sinks.add(SINKS.open(name, context))
         if args.record:
-            # Stamped with the wall clock: the file plays as long as the session ran, whatever
-            # rate the pipeline or the driver reached.
-            out.record = VideoFileSink(args.record, args.fps if args.driver is None else source.fps, size,
-                                       clock=time.monotonic)
+            fps = args.fps if args.driver is None else source.fps
+            out.record = SINKS.open("file", SinkContext(size, fps, path=args.record))
             out.sinks.add(out.record)
     except BaseException:
         out.sinks.close()

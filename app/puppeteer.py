@@ -236,9 +236,7 @@ class Puppeteer:
         if self._owns_renderer:
             self.renderer.close()
         if self._owns_engine:
-            close = getattr(self.engine, "close", None)
-            if close is not None:
-                close()
+            self.engine.close()
 
     # ------------------------------------------------------------ internals
 

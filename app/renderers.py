@@ -105,7 +105,7 @@ class WeightFreePainter:
         active = tuple(j.index for j in jobs)
         disp = np.stack([j.animator.renderer.displacement(j.posed) for j in jobs])
         t0 = time.perf_counter()
-        grids = self.engine(*self.rig_batch(active), disp)
+        grids = run_batched(self.engine, *self.rig_batch(active), disp)
         model_ms = (time.perf_counter() - t0) * 1e3
         for j, grid in zip(jobs, grids):
             a = j.animator

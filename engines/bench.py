@@ -41,7 +41,7 @@ def _inputs(args) -> dict:
 
 
 def _engines(names: list[str]) -> tuple[dict, dict, dict]:
-    from engines import _build, unavailable_reason
+    from engines import build_engine, unavailable_reason
 
     from models.warp_field import DEFAULT_GRID_SIZE
 
@@ -53,7 +53,7 @@ def _engines(names: list[str]) -> tuple[dict, dict, dict]:
             continue
         t0 = time.perf_counter()
         try:
-            engines[name] = _build(name, DEFAULT_GRID_SIZE)
+            engines[name] = build_engine(name, DEFAULT_GRID_SIZE)
         except Exception as exc:  # noqa: BLE001 - a backend that fails is reported, the rest still run
             skipped[name] = f"failed to start: {type(exc).__name__}: {exc}"
             continue
@@ -135,7 +135,7 @@ def threads_sweep(seq) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import BACKENDS
+    from . import backends
     from app.render import Renderer
 
     p = argparse.ArgumentParser(prog="python -m engines.bench", description=__doc__,
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=30, help="frames of the driving video (default 30)")
     p.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
     p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024], help="output sizes (default 512 1024)")
-    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated (default: all)")
+    p.add_argument("--backends", default=",".join(backends()), help="comma-separated (default: all)")
     p.add_argument("--data", type=Path, default=None, help="real footage folder (default ../shared/data)")
     p.add_argument("--inputs", type=Path, default=None, help="load driven inputs from this pickle")
     p.add_argument("--save-inputs", type=Path, default=None, help="pickle the driven inputs here")

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
-
+from .base import EngineLifecycle
 from .errors import EngineUnavailable
+from .needs import cuda_provider_available, needs_onnxruntime, needs_onnxruntime_cuda
+from .registry import register_engine
+from .rig_cache import RigCache
+
+# See torch_engine.TORCH_CPU_MS: measured the same way, ONNX Runtime is the slower CPU backend,
+# so it ranks after torch-cpu for auto.
+ORT_CPU_MS = 13.1
 
 # Measured with `python -m engines.bench --threads-sweep` (WarpField 96x96, 3 Newton steps, real
 # footage): on the 2-core dev/CI machine 1 intra-op thread ~11 ms per frame, 2 threads ~7 ms;
@@ -41,19 +47,17 @@ def session_options(device: str, threads: int | None = None, spinning: bool = Fa
     return opts
 
 
-def cuda_provider_available() -> bool:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return False
-    return "CUDAExecutionProvider" in ort.get_available_providers()
-
-
-class OnnxRuntimeFieldEngine:
+@register_engine("onnxruntime-cuda", needs=needs_onnxruntime_cuda, auto_rank=20, aliases=("onnxruntime", "ort"),
+                 device="cuda")
+@register_engine("onnxruntime-cpu", needs=needs_onnxruntime, auto_rank=50, aliases=("onnxruntime", "ort"),
+                 measured_cpu_ms=ORT_CPU_MS, device="cpu")
+class OnnxRuntimeFieldEngine(EngineLifecycle):
     """FieldEngine on ONNX Runtime. device: "auto" (CUDA if the provider is there), "cpu", "cuda"."""
 
-    def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, device: str = "auto",
-                 fit_steps: int = DEFAULT_FIT_STEPS, onnx_path: Path | str | None = None,
+    max_batch = None  # the batch axis is dynamic
+
+    def __init__(self, grid_size: int | None = None, device: str = "auto",
+                 fit_steps: int | None = None, onnx_path: Path | str | None = None,
                  cache_dir: Path | str | None = None, threads: int | None = None, opset: int | None = None) -> None:
         try:
             import onnxruntime as ort
@@ -62,6 +66,7 @@ class OnnxRuntimeFieldEngine:
                                     "pip install -r requirements.txt (CPU) or requirements-gpu.txt (CUDA)") from None
         from export import ensure_onnx
         from export.registry import DEFAULT_OPSET, ModelConfig
+        from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
 
         if device == "auto":
             device = "cuda" if cuda_provider_available() else "cpu"
@@ -70,7 +75,7 @@ class OnnxRuntimeFieldEngine:
         if device == "cuda" and not cuda_provider_available():
             raise EngineUnavailable("onnxruntime-cuda", f"onnxruntime {ort.__version__} has no CUDAExecutionProvider "
                                     "(a CPU-only build)", "pip install -r requirements-gpu.txt (onnxruntime-gpu)")
-        config = ModelConfig(grid_size, fit_steps, opset or DEFAULT_OPSET)
+        config = ModelConfig(grid_size or DEFAULT_GRID_SIZE, fit_steps or DEFAULT_FIT_STEPS, opset or DEFAULT_OPSET)
         self.onnx_path = Path(onnx_path) if onnx_path else ensure_onnx("warp_field", config, cache_dir)
         providers = ([("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"] if device == "cuda"
                      else ["CPUExecutionProvider"])
@@ -83,8 +88,13 @@ class OnnxRuntimeFieldEngine:
         self.name = f"onnxruntime-{device}"
         self.threads = (threads or default_cpu_threads()) if device == "cpu" else None
         self._output = self.session.get_outputs()[0].name
-        self._rig: tuple | None = None  # (key, tri_index OrtValue, tri_weight OrtValue, array kept alive)
         self._ort = ort
+        self._rigs = RigCache(self._upload)
+
+    def _upload(self, tri_index: np.ndarray, tri_weight: np.ndarray) -> tuple:
+        ov = self._ort.OrtValue.ortvalue_from_numpy
+        return (ov(np.ascontiguousarray(tri_index, dtype=np.int64), "cuda", 0),
+                ov(np.ascontiguousarray(tri_weight, dtype=np.float32), "cuda", 0))
 
     def __call__(self, tri_index: np.ndarray, tri_weight: np.ndarray, displacement: np.ndarray) -> np.ndarray:
         displacement = np.ascontiguousarray(displacement, dtype=np.float32)
@@ -96,15 +106,16 @@ class OnnxRuntimeFieldEngine:
             })[0]
         # CUDA: the rig tensors are constant per avatar, so they stay on the GPU; per frame only
         # the displacement goes up and the grid comes back.
-        key = id(tri_index)
-        if self._rig is None or self._rig[0] != key:
-            ov = self._ort.OrtValue.ortvalue_from_numpy
-            self._rig = (key, ov(np.ascontiguousarray(tri_index, dtype=np.int64), "cuda", 0),
-                         ov(np.ascontiguousarray(tri_weight, dtype=np.float32), "cuda", 0), tri_index)
+        idx, wgt = self._rigs.get(tri_index, tri_weight)
         binding = self.session.io_binding()
-        binding.bind_ortvalue_input("tri_index", self._rig[1])
-        binding.bind_ortvalue_input("tri_weight", self._rig[2])
+        binding.bind_ortvalue_input("tri_index", idx)
+        binding.bind_ortvalue_input("tri_weight", wgt)
         binding.bind_cpu_input("displacement", displacement)
         binding.bind_output(self._output, "cpu")
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
+
+    def close(self) -> None:
+        """Drops the session (its arena and, on CUDA, its device memory) and the uploaded rigs."""
+        self._rigs.clear()
+        self.session = None

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
-
+from .base import EngineLifecycle
 from .errors import EngineUnavailable
+from .needs import needs_tensorrt
+from .registry import register_engine
+from .rig_cache import RigCache
 
 log = logging.getLogger("puppetcam.engines")
 
@@ -34,15 +36,19 @@ def _torch_dtype(trt, torch, dt):
     return table[dt]
 
 
-class TensorRTFieldEngine:
-    """FieldEngine on TensorRT (fp16 by default)."""
+@register_engine("tensorrt-fp32", needs=needs_tensorrt, precision="fp32")
+@register_engine("tensorrt", needs=needs_tensorrt, auto_rank=10, aliases=("trt", "tensorrt-fp16"), precision="fp16")
+class TensorRTFieldEngine(EngineLifecycle):
+    """FieldEngine on TensorRT (fp16 by default). `max_batch` is the optimization profile's
+    maximum, fixed when the engine is built."""
 
-    def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, precision: str = "fp16",
-                 fit_steps: int = DEFAULT_FIT_STEPS, cache_dir: Path | str | None = None,
+    def __init__(self, grid_size: int | None = None, precision: str = "fp16",
+                 fit_steps: int | None = None, cache_dir: Path | str | None = None,
                  max_batch: int | None = None, device: int = 0, opset: int | None = None) -> None:
         from export import ensure_onnx
         from export.registry import DEFAULT_MAX_BATCH, DEFAULT_OPSET, ModelConfig
         from export.tensorrt_build import TensorRTUnavailable, ensure_engine, import_tensorrt
+        from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
 
         try:
             trt = import_tensorrt()
@@ -54,7 +60,8 @@ class TensorRTFieldEngine:
         self.device = torch.device("cuda", device)
         torch.cuda.set_device(self.device)
         self.max_batch = max_batch or DEFAULT_MAX_BATCH
-        self.onnx_path = ensure_onnx("warp_field", ModelConfig(grid_size, fit_steps, opset or DEFAULT_OPSET),
+        self.onnx_path = ensure_onnx("warp_field", ModelConfig(grid_size or DEFAULT_GRID_SIZE, fit_steps or DEFAULT_FIT_STEPS,
+                                                             opset or DEFAULT_OPSET),
                                      cache_dir)
         self.engine_path, self.manifest, self.status_at_start = ensure_engine(self.onnx_path, precision,
                                                                               self.max_batch)
@@ -80,8 +87,15 @@ class TensorRTFieldEngine:
             dtype = _torch_dtype(trt, torch, engine.get_tensor_dtype(name))
             is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             (self.inputs if is_input else self.outputs)[name] = dtype
-        self._rig: tuple | None = None
+        self._rigs = RigCache(self._upload)
         self._out: dict[str, object] = {}
+
+    def _upload(self, tri_index: np.ndarray, tri_weight: np.ndarray) -> dict[str, object]:
+        """Constant per avatar: uploaded once (on self.stream, see __call__), kept on the GPU."""
+        torch = self._torch
+        return {"tri_index": torch.from_numpy(np.ascontiguousarray(tri_index)).to(self.device, self.inputs["tri_index"]),
+                "tri_weight": torch.from_numpy(np.ascontiguousarray(tri_weight)).to(self.device,
+                                                                                    self.inputs["tri_weight"])}
 
     def __call__(self, tri_index: np.ndarray, tri_weight: np.ndarray, displacement: np.ndarray) -> np.ndarray:
         torch, ctx = self._torch, self.context
@@ -89,16 +103,7 @@ class TensorRTFieldEngine:
         if b > self.max_batch:
             raise ValueError(f"batch {b} exceeds the engine's optimization profile (max {self.max_batch})")
         with torch.cuda.stream(self.stream):
-            key = id(tri_index)
-            if self._rig is None or self._rig[0] != key:
-                # Constant per avatar: uploaded once, kept on the GPU.
-                self._rig = (key, {
-                    "tri_index": torch.from_numpy(np.ascontiguousarray(tri_index)).to(
-                        self.device, self.inputs["tri_index"]),
-                    "tri_weight": torch.from_numpy(np.ascontiguousarray(tri_weight)).to(
-                        self.device, self.inputs["tri_weight"]),
-                }, tri_index)
-            feeds = dict(self._rig[1])
+            feeds = dict(self._rigs.get(tri_index, tri_weight))
             feeds["displacement"] = torch.from_numpy(np.ascontiguousarray(displacement)).to(
                 self.device, self.inputs["displacement"])
             for name, tensor in feeds.items():
@@ -117,3 +122,17 @@ class TensorRTFieldEngine:
             grid = results["grid"].float().to("cpu")  # on self.stream: ordered after the engine
         self.stream.synchronize()
         return grid.numpy()
+
+    def close(self) -> None:
+        """Frees the device buffers, then the execution context, the engine and the runtime, in
+        that order (TensorRT 10 has no destroy(): an object is freed when its last reference
+        goes, and a context must go before its engine)."""
+        if getattr(self, "context", None) is None:
+            return
+        self.stream.synchronize()  # nothing may still be reading the buffers
+        self._rigs.clear()
+        self._out.clear()
+        self.context = None
+        self.engine = None
+        self._runtime = None
+        self._torch.cuda.empty_cache()

@@ -6,15 +6,32 @@ import os
 
 import numpy as np
 
-from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
+from .base import EngineLifecycle
+from .needs import needs_torch, needs_torch_cuda
+from .registry import register_engine
+from .rig_cache import RigCache
+
+# On CPUs, which of the two CPU backends auto prefers, measured with `python -m engines.bench`
+# (WarpField 96x96, 3 Newton steps, real footage, batch 1): on the 2-core dev/CI machine, with
+# torch on one intra-op thread, torch 4.0 ms per frame, ONNX Runtime 13.1 ms (2026-11-22; its
+# GridSample kernel alone costs more than torch's whole model); on a 16-core box 2.1 vs 6.4 ms.
+# The numbers go into auto's reasons, so the user sees why (see onnxruntime_engine.py's rank).
+TORCH_CPU_MS = 4.0
 
 
-class TorchFieldEngine:
+@register_engine("torch-cuda", needs=needs_torch_cuda, auto_rank=30, aliases=("cuda",), device="cuda")
+@register_engine("torch-cpu", needs=needs_torch, auto_rank=40, aliases=("torch", "cpu"),
+                 measured_cpu_ms=TORCH_CPU_MS, device="cpu")
+class TorchFieldEngine(EngineLifecycle):
     """The WarpField model run by torch itself (CPU or CUDA)."""
 
-    def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, device: str = "cpu",
-                 fit_steps: int = DEFAULT_FIT_STEPS, cpu_threads: int | None = None) -> None:
+    max_batch = None
+
+    def __init__(self, grid_size: int | None = None, device: str = "cpu",
+                 fit_steps: int | None = None, cpu_threads: int | None = None) -> None:
         import torch
+
+        from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE, WarpField
 
         if device == "cpu":
             # Intra-op threads: half the cores, at most 4 (a process-wide torch setting; this
@@ -27,22 +44,28 @@ class TorchFieldEngine:
             cpu_threads = cpu_threads or max(1, min(4, (os.cpu_count() or 1) // 2))
             torch.set_num_threads(cpu_threads)
 
-        from models.warp_field import WarpField
-
         self.name = f"torch-{device}"
         self._torch = torch
         self.device = torch.device(device)
-        self.model = WarpField(grid_size, fit_steps).to(self.device).eval()
-        self._cache: dict[int, tuple] = {}
+        self.model = WarpField(grid_size or DEFAULT_GRID_SIZE, fit_steps or DEFAULT_FIT_STEPS).to(self.device).eval()
+        self._rigs = RigCache(self._upload)
+
+    def _upload(self, tri_index: np.ndarray, tri_weight: np.ndarray) -> tuple:
+        torch = self._torch
+        return torch.from_numpy(tri_index).to(self.device), torch.from_numpy(tri_weight).to(self.device)
 
     def __call__(self, tri_index, tri_weight, displacement):
         torch = self._torch
-        # Rig tensors are constant per avatar: upload them once, not every frame.
-        key = id(tri_index)
-        if key not in self._cache:
-            self._cache = {key: (torch.from_numpy(tri_index).to(self.device),
-                                 torch.from_numpy(tri_weight).to(self.device), tri_index)}
-        idx, wgt, _ = self._cache[key]
+        idx, wgt = self._rigs.get(tri_index, tri_weight)
         with torch.inference_mode():
             out = self.model(idx, wgt, torch.from_numpy(displacement).to(self.device))
         return out.cpu().numpy()
+
+    def close(self) -> None:
+        """Drops the model and the uploaded rigs; on CUDA hands the cached blocks back."""
+        self._rigs.clear()
+        if getattr(self, "model", None) is None:
+            return
+        self.model = None
+        if self.device.type == "cuda":
+            self._torch.cuda.empty_cache()

@@ -8,7 +8,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from engines import AUTO_ORDER, EngineUnavailable, UnknownEngine, describe_choice, select_engine, unavailable_reason
+from engines import (EngineLifecycle, EngineUnavailable, UnknownEngine, auto_order, backends, describe_choice,
+                     register_engine, run_batched, select_engine, unavailable_reason, unregister_engine)
+from engines.rig_cache import RigCache
 from engines.onnxruntime_engine import OnnxRuntimeFieldEngine
 from engines.torch_engine import TorchFieldEngine
 
@@ -49,7 +51,7 @@ def test_auto_picks_a_working_engine_and_says_why_not_the_others(cache_env):
     out = choice.engine(rng.integers(0, V, (1, g * g, 3)).astype(np.int64),
                         np.full((1, g * g, 3), 1 / 3, np.float32), (0.01 * rng.standard_normal((1, V, 2))).astype(np.float32))
     assert out.shape == (1, g, g, 2) and np.isfinite(out).all()
-    assert set(choice.reasons) == set(AUTO_ORDER)
+    assert set(choice.reasons) == set(auto_order())
     assert "tensorrt" in choice.reasons and choice.reasons["tensorrt"]
     assert choice.reasons[choice.engine.name].startswith("picked")
     line = describe_choice(choice)
@@ -60,7 +62,7 @@ def test_auto_picks_a_working_engine_and_says_why_not_the_others(cache_env):
 
 
 def test_forcing_an_unavailable_engine_is_a_clear_error(cache_env):
-    missing = [b for b in AUTO_ORDER if unavailable_reason(b)]
+    missing = [b for b in auto_order() if unavailable_reason(b)]
     if not missing:
         pytest.skip("every backend is available on this machine")
     for backend in missing:
@@ -172,3 +174,96 @@ def test_tensorrt_engine_rebuilds_a_stale_or_foreign_engine(trt_module, tmp_path
     rebuilt = TensorRTFieldEngine(cache_dir=tmp_path / "models")
     assert rebuilt.status_at_start.startswith("stale: built with TensorRT 8.6.1")
     assert read_manifest(manifest_file)["tensorrt_version"] == trt_module.__version__
+
+
+def test_tensorrt_engine_closes_and_splits_batches_over_its_profile(trt_module, driven, tmp_path):
+    from engines.tensorrt_engine import TensorRTFieldEngine
+
+    with TensorRTFieldEngine(cache_dir=tmp_path / "models", max_batch=2) as engine:
+        assert engine.max_batch == 2
+        k = 5
+        out = run_batched(engine, np.repeat(driven.tri_index, k, 0), np.repeat(driven.tri_weight, k, 0),
+                          driven.displacements[-k:])
+        assert out.shape[0] == k
+    assert engine.context is None and engine.engine is None
+
+
+class _EchoEngine(EngineLifecycle):
+    """A backend in one class: a grid of zeros, counting calls and closes."""
+
+    max_batch = 2
+
+    def __init__(self, grid_size, scale: float = 1.0) -> None:
+        self.name = "echo"
+        self.grid_size = grid_size or 8
+        self.scale = scale
+        self.calls: list[int] = []
+        self.closed = 0
+
+    def __call__(self, tri_index, tri_weight, displacement):
+        self.calls.append(displacement.shape[0])
+        return np.full((displacement.shape[0], self.grid_size, self.grid_size, 2), self.scale, np.float32)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.fixture
+def echo_backend():
+    register_engine("echo", aliases=("mirror",), scale=0.5)(_EchoEngine)
+    yield "echo"
+    unregister_engine("echo")
+
+
+def test_a_new_engine_is_one_registered_class_selected_by_name(echo_backend):
+    assert "echo" in backends() and "echo" not in auto_order()  # no auto_rank: by name only
+    for name in ("echo", "ECHO", "mirror"):
+        choice = select_engine(name, grid_size=4)
+        assert isinstance(choice.engine, _EchoEngine) and choice.engine.scale == 0.5
+        assert choice.reasons["echo"].startswith("picked")
+    with select_engine("echo").engine as engine:
+        out = run_batched(engine, np.zeros((5, 64, 3), np.int64), np.zeros((5, 64, 3), np.float32),
+                          np.zeros((5, 10, 2), np.float32))
+    assert out.shape == (5, 8, 8, 2) and engine.calls == [2, 2, 1] and engine.closed == 1
+
+
+def test_an_unavailable_registered_engine_says_why(echo_backend):
+    register_engine("echo-gpu", needs=lambda: "no echo chamber here")(_EchoEngine)
+    try:
+        with pytest.raises(EngineUnavailable, match="no echo chamber here"):
+            select_engine("echo-gpu")
+    finally:
+        unregister_engine("echo-gpu")
+
+
+def test_onnxruntime_alias_means_the_first_that_runs_here():
+    from engines import resolve
+    from engines.needs import cuda_provider_available
+
+    assert resolve("onnxruntime") == ("onnxruntime-cuda" if cuda_provider_available() else "onnxruntime-cpu")
+    assert resolve("trt") == "tensorrt" and resolve("torch") == "torch-cpu" and resolve("") == "auto"
+
+
+def test_the_rig_cache_uploads_once_per_rig_and_keeps_a_few():
+    uploads = []
+    cache = RigCache(lambda i, w: uploads.append(1) or (i.sum(), w.sum()), entries=2)
+    a, b, c = (np.full((1, 4, 3), k) for k in range(3))
+    for rig in (a, a, b, a, b):
+        cache.get(rig, rig)
+    assert len(uploads) == 2
+    cache.get(c, c)  # evicts the least recently used (a)
+    cache.get(a, a)
+    assert len(uploads) == 4 and len(cache) == 2
+    cache.clear()
+    assert len(cache) == 0
+
+
+def test_engines_free_what_they_allocate_on_close(shared_cache, driven):
+    with TorchFieldEngine() as torch_engine:
+        torch_engine(driven.tri_index, driven.tri_weight, driven.displacements[:1])
+        assert len(torch_engine._rigs) == 1
+    assert torch_engine.model is None and len(torch_engine._rigs) == 0
+    torch_engine.close()  # twice is fine
+    with OnnxRuntimeFieldEngine(device="cpu", cache_dir=shared_cache / "models") as ort_engine:
+        assert ort_engine.max_batch is None
+    assert ort_engine.session is None

@@ -14,40 +14,31 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
-    QCheckBox,
-    QComboBox,
     QFileDialog,
-    QFormLayout,
-    QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMainWindow,
-    QMenu,
-    QPushButton,
     QScrollArea,
-    QSizePolicy,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from app import ASSETS_DIR, DEFAULT_AVATAR
-from app.retarget import RetargetSettings
+from app import DEFAULT_AVATAR
+from app.options import MOTION_OPTIONS
 
-from .controller import Controller, FrameView, SourceSpec
-from .metrics import to_qimage
-from .gallery import BUNDLED_DIR, BUNDLED_ROLE, PATH_ROLE, AvatarGallery, display_name, image_files, user_avatar_dir
-from .settings_store import FPS_CHOICES, MAX_FACES, OUTPUT_SIZES, AppSettings, SettingsStore
+from .controller import Controller, FrameView
+from .gallery import BUNDLED_DIR, image_files, user_avatar_dir
+from .window_avatars import AvatarHandling
+from .window_sources import SourceHandling
+from .panels.expressions import EXPRESSION_KEYS, ExpressionPanel
+from .panels.motion import MotionPanel
+from .panels.output import OutputPanel, set_status
+from .panels.source import SourcePanel
+from .panels.views import ViewsPane
 from .renderer_picker import RendererPicker
-from .widgets import LabeledSlider, MessageBar, TitledView
+from .settings_store import AppSettings, SettingsStore
 
-DEMO_CLIP = ASSETS_DIR / "demo" / "driver.mp4"  # offered when there is no camera, if bundled
-VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff)"
-EXPRESSION_KEYS = {Qt.Key.Key_Q: "smile", Qt.Key.Key_W: "surprise", Qt.Key.Key_E: "wink"}
-EXPRESSION_LABELS = {"smile": "Smile", "surprise": "Surprise", "wink": "Wink"}
 
 
 def default_record_dir() -> Path:
@@ -55,7 +46,7 @@ def default_record_dir() -> Path:
     return Path(movies or Path.home()) / "PuppetCam"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(AvatarHandling, SourceHandling, QMainWindow):
     def __init__(self, store: SettingsStore, avatars_dir: Path | None = None, vcam_backend: str | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -100,162 +91,49 @@ class MainWindow(QMainWindow):
     # ================================================================= UI
 
     def _build_ui(self) -> None:
-        s = self.settings
         central = QWidget()
         root = QHBoxLayout(central)
         root.setContentsMargins(10, 10, 10, 6)
         root.setSpacing(10)
+        self.views = ViewsPane()
+        for name in ("message_bar", "driver_panel", "output_panel", "driver_view", "output_view",
+                     "assignment_label", "add_avatar_button", "gallery"):
+            setattr(self, name, getattr(self.views, name))
+        root.addWidget(self.views, 1)
+        root.addWidget(self._build_controls())
+        self.setCentralWidget(central)
+        self._build_status_bar()
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        self.addAction(quit_action)
 
-        # Left: message bar, the two views, the gallery.
-        left = QVBoxLayout()
-        left.setSpacing(8)
-        self.message_bar = MessageBar()
-        left.addWidget(self.message_bar)
-        views = QHBoxLayout()
-        views.setSpacing(10)
-        self.driver_panel = TitledView("CAMERA", "Starting\u2026")
-        self.output_panel = TitledView("AVATAR OUTPUT", "Loading the avatar\u2026")
-        self.driver_view = self.driver_panel.view
-        self.output_view = self.output_panel.view
-        # Several faces: who drives which avatar face; a click on a face reassigns it.
-        self.assignment_label = QLabel("")
-        self.assignment_label.setObjectName("assignment")
-        self.assignment_label.setWordWrap(True)
-        self.assignment_label.setToolTip("Click an avatar face in the output to swap its person with the next face's")
-        self.assignment_label.hide()
-        self.output_panel.layout().addWidget(self.assignment_label)
-        views.addWidget(self.driver_panel, 1)
-        views.addWidget(self.output_panel, 1)
-        left.addLayout(views, 1)
-
-        header = QHBoxLayout()
-        title = QLabel("AVATARS")
-        title.setObjectName("viewTitle")
-        hint = QLabel("press 1\u20139 to switch \u00b7 drop a portrait here to add it")
-        hint.setObjectName("hint")
-        self.add_avatar_button = QPushButton("Add portrait\u2026")
-        header.addWidget(title)
-        header.addSpacing(8)
-        header.addWidget(hint)
-        header.addStretch(1)
-        header.addWidget(self.add_avatar_button)
-        left.addLayout(header)
-        self.gallery = AvatarGallery()
-        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        left.addWidget(self.gallery)
-        root.addLayout(left, 1)
-
-        # Right: the controls, scrollable on small screens.
+    def _build_controls(self) -> QScrollArea:
+        """The right side: one group box per job, scrollable on small screens. The widgets the
+        window wires up are also its attributes (tests and the screenshot tool use them)."""
+        s = self.settings
         panel = QWidget()
         col = QVBoxLayout(panel)
         col.setContentsMargins(0, 0, 4, 0)
         col.setSpacing(6)
-
-        src = QGroupBox("Source")
-        g = QGridLayout(src)
-        self.source_combo = QComboBox()
-        self.source_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.refresh_button = QPushButton("\u21bb")
-        self.refresh_button.setToolTip("Look for cameras again")
-        self.refresh_button.setFixedWidth(34)
-        self.open_video_button = QPushButton("Open video file\u2026")
-        self.mirror_check = QCheckBox("Mirror (selfie view)")
-        self.mirror_check.setChecked(s.mirror)
-        g.addWidget(self.source_combo, 0, 0)
-        g.addWidget(self.refresh_button, 0, 1)
-        g.addWidget(self.open_video_button, 1, 0, 1, 2)
-        g.addWidget(self.mirror_check, 2, 0, 1, 2)
-        col.addWidget(src)
-
-        motion = QGroupBox("Motion")
-        v = QVBoxLayout(motion)
-        self.calibrate_button = QPushButton("Calibrate  (C)")
-        self.calibrate_button.setObjectName("calibrateButton")
-        self.calibrate_button.setToolTip("Look straight at the camera with a relaxed face, then press C")
-        v.addWidget(self.calibrate_button)
-        form = QFormLayout()
-        form.setContentsMargins(0, 0, 0, 0)
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItem("Relative \u2014 keeps the portrait's face", "relative")
-        self.mode_combo.addItem("Absolute \u2014 copies your face shape", "absolute")
-        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(s.mode)))
-        form.addRow("Mode", self.mode_combo)
-        v.addLayout(form)
-        self.smoothing_slider = LabeledSlider("Smoothing", 0.0, 3.0, 0.1, s.smoothing, "{:.1f}",
-                                              "Jitter filter: 0 off, 1 tuned default, higher is steadier but laggier")
-        v.addWidget(self.smoothing_slider)
-        gains = QLabel("Gains")
-        gains.setObjectName("hint")
-        v.addWidget(gains)
-        self.gain_sliders = {
-            "head": LabeledSlider("Head", 0.0, 2.0, 0.05, s.head_gain),
-            "mouth": LabeledSlider("Mouth", 0.0, 2.0, 0.05, s.mouth_gain),
-            "eyes": LabeledSlider("Eyes", 0.0, 2.0, 0.05, s.eyes_gain),
-            "brows": LabeledSlider("Brows", 0.0, 2.0, 0.05, s.brows_gain),
-        }
-        for slider in self.gain_sliders.values():
-            v.addWidget(slider)
-        self.reset_gains_button = QPushButton("Reset gains")
-        v.addWidget(self.reset_gains_button, 0, Qt.AlignmentFlag.AlignRight)
-        col.addWidget(motion)
-
-        expr = self.expression_group = QGroupBox("Expressions (hold)")
-        h = QHBoxLayout(expr)
-        self.expression_buttons: dict[str, QPushButton] = {}
-        for key, name in EXPRESSION_KEYS.items():
-            button = QPushButton(f"{EXPRESSION_LABELS[name]}  ({QKeySequence(key).toString()})")
-            button.setToolTip(f"Hold {QKeySequence(key).toString()} (or this button) to blend a "
-                              f"{name} on top of your face")
-            self.expression_buttons[name] = button
-            h.addWidget(button)
-        col.addWidget(expr)
-        self._update_expression_group(s.mode)
-
-        out = QGroupBox("Output")
-        og = QGridLayout(out)
-        self.size_combo = QComboBox()
-        for label in OUTPUT_SIZES:
-            self.size_combo.addItem(label.replace("x", " \u00d7 "), label)
-        self.size_combo.setCurrentIndex(max(0, self.size_combo.findData(s.output_size)))
-        self.fps_combo = QComboBox()
-        for fps in FPS_CHOICES:
-            self.fps_combo.addItem(f"{fps} fps", fps)
-        self.fps_combo.setCurrentIndex(max(0, self.fps_combo.findData(s.fps)))
-        og.addWidget(QLabel("Size"), 0, 0)
-        og.addWidget(self.size_combo, 0, 1)
-        og.addWidget(self.fps_combo, 0, 2)
-        self.faces_spin = QSpinBox()
-        self.faces_spin.setRange(1, MAX_FACES)
-        self.faces_spin.setValue(s.faces)
-        self.faces_spin.setToolTip("Animate several faces at once, one person in the camera each: the faces of a "
-                                   "group portrait, or copies of a one-face portrait side by side")
-        faces_hint = QLabel("people at once")
-        faces_hint.setObjectName("hint")
-        og.addWidget(QLabel("Faces"), 1, 0)
-        og.addWidget(self.faces_spin, 1, 1)
-        og.addWidget(faces_hint, 1, 2)
-        self.vcam_switch = QCheckBox("Virtual camera")
-        self.vcam_switch.setToolTip("Send the avatar to a virtual webcam for Zoom, Meet, Teams, OBS\u2026")
-        og.addWidget(self.vcam_switch, 2, 0, 1, 3)
-        self.vcam_status = _status_label("Off")
-        og.addWidget(self.vcam_status, 3, 0, 1, 3)
-        self.record_button = QPushButton("\u25cf  Record")
-        self.record_button.setObjectName("recordButton")
-        self.record_button.setCheckable(True)
-        self.record_folder_button = QPushButton("Folder\u2026")
-        og.addWidget(self.record_button, 4, 0, 1, 2)
-        og.addWidget(self.record_folder_button, 4, 2)
-        self.record_status = _status_label("")
-        og.addWidget(self.record_status, 5, 0, 1, 3)
-        self.overlay_check = QCheckBox("Show landmarks")
-        self.overlay_check.setChecked(s.overlay)
-        og.addWidget(self.overlay_check, 6, 0, 1, 3)
-        col.addWidget(out)
+        self.source_box = SourcePanel(s.mirror)
+        self.motion_box = MotionPanel({o.name: getattr(s, o.name) for o in MOTION_OPTIONS})
+        self.expression_group = ExpressionPanel(s.mode)
+        self.output_box = OutputPanel(s)
+        widgets = {self.source_box: ("source_combo", "refresh_button", "open_video_button", "mirror_check"),
+                   self.motion_box: ("calibrate_button", "mode_combo", "smoothing_slider", "gain_sliders",
+                                     "reset_gains_button"),
+                   self.expression_group: ("expression_buttons",),
+                   self.output_box: ("size_combo", "fps_combo", "faces_spin", "vcam_switch", "vcam_status",
+                                     "record_button", "record_folder_button", "record_status", "overlay_check")}
+        for box, names in widgets.items():
+            col.addWidget(box)
+            for name in names:
+                setattr(self, name, getattr(box, name))
         self.renderer_picker = RendererPicker()  # app/gui/renderer_picker.py
         self.renderer_picker.chosen.connect(self.controller.set_renderer)
         col.addWidget(self.renderer_picker)
         col.addStretch(1)
-
         scroll = QScrollArea()
         scroll.setWidget(panel)
         scroll.setWidgetResizable(True)
@@ -263,10 +141,10 @@ class MainWindow(QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         extent = scroll.style().pixelMetric(scroll.style().PixelMetric.PM_ScrollBarExtent)
         scroll.setFixedWidth(max(330, panel.minimumSizeHint().width()) + extent + 4)
-        root.addWidget(scroll)
-        self.setCentralWidget(central)
+        return scroll
 
-        # Status bar: fps and latency on the left, face and outputs on the right.
+    def _build_status_bar(self) -> None:
+        """fps and latency on the left, face and outputs on the right."""
         bar = self.statusBar()
         self.stats_label = QLabel("Starting\u2026")
         self.face_label = QLabel("")
@@ -275,11 +153,6 @@ class MainWindow(QMainWindow):
         # Permanent widgets stay visible while transient messages show on the left.
         for w in (self.stats_label, self.face_label, self.vcam_indicator, self.rec_indicator):
             bar.addPermanentWidget(w)
-
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        self.addAction(quit_action)
 
     def _connect(self) -> None:
         c = self.controller
@@ -312,11 +185,7 @@ class MainWindow(QMainWindow):
         self.open_video_button.clicked.connect(self.open_video_dialog)
         self.mirror_check.toggled.connect(self._settings_changed)
         self.calibrate_button.clicked.connect(self.calibrate)
-        self.mode_combo.currentIndexChanged.connect(self._settings_changed)
-        self.smoothing_slider.valueChanged.connect(self._settings_changed)
-        for slider in self.gain_sliders.values():
-            slider.valueChanged.connect(self._settings_changed)
-        self.reset_gains_button.clicked.connect(self._reset_gains)
+        self.motion_box.changed.connect(self._settings_changed)
         for name, button in self.expression_buttons.items():
             button.pressed.connect(lambda n=name: c.mixer.press(n))
             button.released.connect(lambda n=name: c.mixer.release(n))
@@ -377,208 +246,17 @@ class MainWindow(QMainWindow):
             elapsed = int(time.monotonic() - self._recording_started)
             self.rec_indicator.setText(f"\u25cf REC {elapsed // 60:d}:{elapsed % 60:02d}")
 
-    # ================================================================= avatars
-
-    def _gallery_picked(self, current, previous) -> None:
-        if current is None:
-            return
-        path = current.data(PATH_ROLE)
-        self.controller.select_avatar(path)
-        self._flash(f"Loading {display_name(Path(path))}\u2026")
-
-    def switch_to_row(self, row: int) -> None:
-        if 0 <= row < self.gallery.count():
-            self.gallery.setCurrentRow(row)
-
-    def _select_gallery_path(self, path: str) -> None:
-        item = self.gallery.item_for(path) if path else None
-        self.gallery.blockSignals(True)
-        if item is not None:
-            self.gallery.setCurrentItem(item)
-            self.gallery.scrollToItem(item)
-        self.gallery.blockSignals(False)
-
-    def _message_dismissed(self, topic: str) -> None:
-        # Closing another message brings the standing "no camera" notice back.
-        if topic != "source" and self.controller.source_spec is None and self._source_chosen and not self.cameras:
-            self._no_camera()
-
-    def _avatar_changed(self, name: str, path: str) -> None:
-        session = self.controller.session
-        still = self.controller.still_image()
-        if still is not None and (session is None or not session.running):
-            # Nothing drives it yet: show the portrait at rest rather than a blank view.
-            box = self.controller.display_boxes["output"]
-            self.output_view.show_image(to_qimage(still, box, None, (0, 0, 0)))
-        self._select_gallery_path(path)
-        if path:
-            self.settings.avatar = path
-            self._save_soon()
-        self.message_bar.dismiss("avatar")
-        self._flash(f"Avatar: {display_name(Path(path)) if path else name}")
-
-    def _avatar_failed(self, path: str, message: str) -> None:
-        self.show_message(message, "error", "avatar")
-        current = self.controller.avatar_path
-        self._select_gallery_path(str(current) if current else "")
-
-    def _add_avatar_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add portraits", str(Path.home()), IMAGE_FILTER)
-        if files:
-            self.add_avatar_files(files)
-
-    def add_avatar_files(self, files: list[str]) -> None:
-        for f in files:
-            self.controller.add_avatar(f, self.avatars_dir)
-        self._flash(f"Checking {', '.join(Path(f).name for f in files)} for a face\u2026", 5000)
-
-    def _avatar_added(self, path: str) -> None:
-        item = self.gallery.item_for(path) or self.gallery.add_path(Path(path), bundled=False)
-        self.message_bar.dismiss("add")
-        self.gallery.setCurrentItem(item)  # switches to it (already loaded: instant)
-        self._flash(f"Added {display_name(Path(path))} to your avatars")
-
-    def _avatar_rejected(self, path: str, message: str) -> None:
-        self.show_message(f"{Path(path).name} was not added. {message}", "error", "add",
-                          [("Choose another\u2026", self._add_avatar_dialog)])
-
-    def _gallery_menu(self, pos) -> None:
-        item = self.gallery.itemAt(pos)
-        if item is None or item.data(BUNDLED_ROLE):
-            return
-        menu = QMenu(self)
-        remove = menu.addAction("Remove from my avatars")
-        if menu.exec(self.gallery.viewport().mapToGlobal(pos)) is remove:
-            self.remove_user_avatar(item.data(PATH_ROLE))
-
-    def remove_user_avatar(self, path: str) -> None:
-        p = Path(path)
-        if self.avatars_dir.resolve() not in p.resolve().parents:
-            return
-        current = self.controller.avatar_path
-        if current is not None and Path(current).resolve() == p.resolve():
-            self.switch_to_row(0)
-        self.gallery.remove_path(path)
-        try:
-            p.unlink()
-        except OSError as exc:
-            self.show_message(f"Could not delete {p} ({exc.strerror}).", "warning")
-
-    # Drops anywhere on the window add portraits too.
-    def dragEnterEvent(self, event) -> None:
-        self.gallery.dragEnterEvent(event)
-
-    def dropEvent(self, event) -> None:
-        self.gallery.dropEvent(event)
-
-    # ================================================================= sources
-
-    def _cameras_listed(self, cameras: list[int]) -> None:
-        self.cameras = list(cameras)
-        self._rebuild_source_combo()
-        if not self._source_chosen:
-            self._source_chosen = True
-            s = self.settings
-            if s.source_kind == "file" and s.video_path and Path(s.video_path).is_file():
-                self.use_video(s.video_path)
-            elif self.cameras:
-                self.use_camera(s.camera_index if s.camera_index in self.cameras else self.cameras[0])
-            else:
-                self._no_camera()
-        elif not self.cameras and (self.controller.source_spec is None):
-            self._no_camera()
-
-    def _rebuild_source_combo(self) -> None:
-        combo = self.source_combo
-        combo.blockSignals(True)
-        combo.clear()
-        for index in self.cameras:
-            combo.addItem(f"Camera {index}", SourceSpec("camera", camera=index))
-        if not self.cameras:
-            combo.addItem("No camera found", None)
-        video = self.settings.video_path
-        if video and Path(video).is_file():
-            combo.addItem(f"Video: {Path(video).name} (loops)", SourceSpec("file", path=video))
-        spec = self.controller.source_spec
-        for i in range(combo.count()):
-            if combo.itemData(i) == spec and spec is not None:
-                combo.setCurrentIndex(i)
-        combo.blockSignals(False)
-
-    def _no_camera(self) -> None:
-        self.driver_view.show_text("No camera found")
-        actions = [("Open video file\u2026", self.open_video_dialog)]
-        last = self.settings.video_path
-        if last and Path(last).is_file():
-            actions.insert(0, (f"Use {Path(last).name}", lambda: self.use_video(last)))
-        if DEMO_CLIP.is_file():
-            actions.insert(0, ("Play the demo clip", lambda: self.use_video(str(DEMO_CLIP))))
-        self.show_message("No camera was found on this computer. Plug one in and press \u21bb, "
-                          "or drive the avatar with a video file (it loops).", "warning", "source", actions)
-
-    def _source_picked(self, index: int) -> None:
-        spec = self.source_combo.itemData(index)
-        if isinstance(spec, SourceSpec) and spec != self.controller.source_spec:
-            self.controller.set_source(spec)
-
-    def use_camera(self, index: int) -> None:
-        self.settings.source_kind, self.settings.camera_index = "camera", int(index)
-        self.controller.set_source(SourceSpec("camera", camera=int(index)))
-        self._flash(f"Opening camera {index}\u2026")
-
-    def use_video(self, path: str) -> None:
-        self.settings.source_kind, self.settings.video_path = "file", str(path)
-        self.controller.set_source(SourceSpec("file", path=str(path)))
-        self._flash(f"Opening {Path(path).name}\u2026")
-
-    def open_video_dialog(self) -> None:
-        start = self.settings.video_path or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open a driving video", start, VIDEO_FILTER)
-        if path:
-            self.use_video(path)
-
-    def _source_changed(self, label: str) -> None:
-        spec = self.controller.source_spec
-        if spec is not None:
-            self.settings.source_kind = spec.kind
-            if spec.kind == "file":
-                self.settings.video_path = spec.path
-            else:
-                self.settings.camera_index = spec.camera
-        self.driver_panel.title.setText(f"CAMERA \u00b7 {label}" if spec and spec.kind == "camera"
-                                        else f"DRIVER \u00b7 {label}")
-        self._rebuild_source_combo()
-        self.message_bar.dismiss("source")
-        self._save_soon()
-
-    def _source_failed(self, message: str) -> None:
-        self.show_message(message, "error", "source", [("Open video file\u2026", self.open_video_dialog)])
-        self._rebuild_source_combo()
-
-    def _session_failed(self, message: str) -> None:
-        self.driver_view.show_text("The source stopped")
-        self.show_message(message, "error", "source", [("Open video file\u2026", self.open_video_dialog),
-                                                       ("Look for cameras", self.controller.refresh_cameras)])
-
     # ================================================================= controls
 
     def calibrate(self) -> None:
         self.controller.calibrate()
         self._flash("Calibrated: your face as it is now is the neutral pose")
 
-    def _reset_gains(self) -> None:
-        defaults = RetargetSettings()
-        for name, slider in self.gain_sliders.items():
-            slider.set_value(getattr(defaults, f"{name}_gain"))
-        self._settings_changed()
-
     def current_settings(self) -> AppSettings:
         """The settings as the controls show them now."""
         s = replace(self.settings)
-        s.mode = self.mode_combo.currentData()
-        s.smoothing = self.smoothing_slider.value()
-        for name, slider in self.gain_sliders.items():
-            setattr(s, f"{name}_gain", slider.value())
+        for name, value in self.motion_box.values().items():
+            setattr(s, name, value)
         s.mirror = self.mirror_check.isChecked()
         s.output_size = self.size_combo.currentData()
         s.fps = int(self.fps_combo.currentData())
@@ -587,15 +265,9 @@ class MainWindow(QMainWindow):
         s.virtual_camera = self.vcam_switch.isChecked()
         return s
 
-    def _update_expression_group(self, mode: str) -> None:
-        # Absolute mode copies the driver's landmarks as they are: there is no motion to add to.
-        relative = mode == "relative"
-        self.expression_group.setEnabled(relative)
-        self.expression_group.setTitle("Expressions (hold)" if relative else "Expressions (relative mode only)")
-
     def _settings_changed(self, *_: object) -> None:
         self.settings = self.current_settings()
-        self._update_expression_group(self.settings.mode)
+        self.expression_group.set_mode(self.settings.mode)
         c = self.controller
         c.overlay = self.settings.overlay
         c.update_settings(self.settings.pipeline_settings(c.settings))
@@ -655,38 +327,14 @@ class MainWindow(QMainWindow):
     # ================================================================= outputs
 
     def _vcam_toggled(self, on: bool) -> None:
-        self.vcam_status.setText("Opening the virtual camera\u2026" if on else "Off")
-        self.vcam_status.setObjectName("statusOff")
-        self._restyle(self.vcam_status)
+        set_status(self.vcam_status, "Opening the virtual camera\u2026" if on else "Off", "statusOff")
         self.controller.set_virtual_camera(on)
         self.settings.virtual_camera = on
         self._save_soon()
 
     def _vcam_changed(self, on: bool, text: str) -> None:
-        self.vcam_switch.blockSignals(True)
-        self.vcam_switch.setChecked(on)
-        self.vcam_switch.blockSignals(False)
-        self.vcam_status.setToolTip("")
-        if on:
-            w, h = self.controller.output_size
-            self.vcam_status.setText(f"On: {text} ({w}\u00d7{h}, {self.controller.fps:g} fps)")
-            self.vcam_status.setObjectName("statusOn")
-            self.vcam_indicator.setText(f"Virtual camera on: {text}")
-        elif text:
-            fix, _, detail = text.partition("\n\n")
-            self.vcam_status.setText(fix)
-            self.vcam_status.setToolTip(detail or fix)
-            self.vcam_status.setObjectName("statusError")
-            self.vcam_indicator.setText("Virtual camera: no device")
-        else:
-            self.vcam_status.setText("Off")
-            self.vcam_status.setObjectName("statusOff")
-            self.vcam_indicator.setText("")
-        self._restyle(self.vcam_status)
-
-    def _restyle(self, widget: QWidget) -> None:
-        widget.style().unpolish(widget)
-        widget.style().polish(widget)
+        c = self.controller
+        self.vcam_indicator.setText(self.output_box.show_vcam(on, text, c.output_size, c.fps))
 
     def record_dir(self) -> Path:
         return Path(self.settings.record_dir) if self.settings.record_dir else default_record_dir()
@@ -700,20 +348,10 @@ class MainWindow(QMainWindow):
             self.controller.stop_recording()
 
     def _recording_changed(self, on: bool, path: str) -> None:
-        self.record_button.blockSignals(True)
-        self.record_button.setChecked(on)
-        self.record_button.blockSignals(False)
-        self.record_button.setText("\u25a0  Stop recording" if on else "\u25cf  Record")
-        if on:
-            self._recording_started = time.monotonic()
-            self.record_status.setText(f"Recording to {path}")
-            self.record_status.setObjectName("statusError")
-        else:
-            self._recording_started = None
+        self.output_box.show_recording(on, path)
+        self._recording_started = time.monotonic() if on else None
+        if not on:
             self.rec_indicator.setText("")
-            self.record_status.setText(f"Saved {path}" if path else "")
-            self.record_status.setObjectName("statusOff")
-        self._restyle(self.record_status)
 
     def _record_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save recordings in", str(self.record_dir()))
@@ -792,11 +430,3 @@ def platform_problem() -> str | None:
         return "no display is available (neither DISPLAY nor WAYLAND_DISPLAY is set)"
     return None
 
-
-def _status_label(text: str) -> QLabel:
-    """A wrapping status line whose text can be selected and copied (error messages name paths)."""
-    label = QLabel(text)
-    label.setObjectName("statusOff")
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label

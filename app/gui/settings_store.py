@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from PySide6.QtCore import QByteArray, QSettings
 
 from app import DEFAULT_AVATAR
-from app.animator import AnimatorSettings
 from app.avatar import Framing
+from app.options import MOTION_OPTIONS, OPTIONS, animator_settings
 from app.pipeline import PipelineSettings
 
 ORGANIZATION = "PuppetCam"
@@ -16,7 +16,7 @@ APPLICATION = "PuppetCam"
 
 OUTPUT_SIZES: dict[str, tuple[int, int]] = {"512x512": (512, 512), "720x720": (720, 720), "1280x720": (1280, 720)}
 FPS_CHOICES = (15, 24, 25, 30, 60)
-MODES = ("relative", "absolute")
+MODES = OPTIONS["mode"].choices
 MAX_FACES = 4  # the "Faces" control (the command line goes further)
 
 
@@ -26,12 +26,13 @@ class AppSettings:
     source_kind: str = "camera"  # "camera" or "file"
     camera_index: int = 0
     video_path: str = ""
-    mode: str = "relative"
-    smoothing: float = 1.0
-    head_gain: float = 1.0
-    mouth_gain: float = 1.0
-    eyes_gain: float = 1.0
-    brows_gain: float = 1.0
+    # The motion options: defaults and ranges from the options table (app/options.py).
+    mode: str = str(OPTIONS["mode"].default)
+    smoothing: float = float(OPTIONS["smoothing"].default)
+    head_gain: float = float(OPTIONS["head_gain"].default)
+    mouth_gain: float = float(OPTIONS["mouth_gain"].default)
+    eyes_gain: float = float(OPTIONS["eyes_gain"].default)
+    brows_gain: float = float(OPTIONS["brows_gain"].default)
     mirror: bool = False
     output_size: str = "512x512"
     fps: int = 30
@@ -46,27 +47,20 @@ class AppSettings:
         s = replace(self)
         if s.source_kind not in ("camera", "file"):
             s.source_kind = "camera"
-        if s.mode not in MODES:
-            s.mode = "relative"
         if s.output_size not in OUTPUT_SIZES:
             s.output_size = "512x512"
         if s.fps not in FPS_CHOICES:
             s.fps = 30
-        s.smoothing = min(max(s.smoothing, 0.0), 3.0)
-        for name in ("head_gain", "mouth_gain", "eyes_gain", "brows_gain"):
-            setattr(s, name, min(max(getattr(s, name), 0.0), 2.0))
+        for option in MOTION_OPTIONS:
+            setattr(s, option.name, option.clamp(getattr(s, option.name)))
         s.camera_index = max(0, s.camera_index)
         s.faces = min(max(s.faces, 1), MAX_FACES)
         return s
 
     def pipeline_settings(self, base: PipelineSettings = PipelineSettings()) -> PipelineSettings:
         w, h = OUTPUT_SIZES.get(self.output_size, (512, 512))
-        animator: AnimatorSettings = base.animator
-        retarget = replace(animator.retarget, mode=self.mode, head_gain=self.head_gain, mouth_gain=self.mouth_gain,
-                           eyes_gain=self.eyes_gain, brows_gain=self.brows_gain)
-        smoothing = replace(animator.smoothing, strength=self.smoothing)
         return replace(base, framing=Framing(w, h, "fill"), mirror_input=self.mirror,
-                       animator=replace(animator, retarget=retarget, smoothing=smoothing))
+                       animator=animator_settings(base.animator, asdict(self)))
 
 
 def _convert(value: object, like: object) -> object:

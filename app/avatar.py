@@ -13,7 +13,6 @@ from .framing import Framing, place_in_frame
 from .errors import AvatarError
 from .landmarks import CHEEKS, INNER_LIPS
 from .mouth import polygon_area
-from .pose import fit_similarity, rotation_to_euler
 from .retarget import AvatarFace
 from .rig import DEFAULT_GRID_SIZE, WarpRig, build_rig
 from .tracking import FaceObservation, detect_largest_face

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from engines.base import FieldEngine
+from engines.base import FieldEngine, run_batched
 
 from .errors import PuppetCamError
 from .render import Renderer, RenderSettings

@@ -3,9 +3,6 @@ codes for fatal errors, and the output never jumps when faces come and go."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2

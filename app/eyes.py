@@ -119,7 +119,7 @@ def _lid_curves(points: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
     return (points[[corners[0], *upper, corners[1]], :2], points[[corners[0], *lower, corners[1]], :2])
 
 
-def _rowwise_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+def rowwise_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     """`np.interp(x[i], xp[i], fp[i])` for every row i at once (`xp` rows non-decreasing)."""
     n = xp.shape[1]
     hi = np.clip((xp < x[:, None]).sum(axis=1), 1, n - 1)
@@ -202,8 +202,8 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         sx = cv2.remap(mx, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
         sy = cv2.remap(my, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
         level = np.maximum.accumulate(sx * ns_unit[0] + sy * ns_unit[1], axis=1)
-        w_up = _rowwise_interp(level_up, level, probe_v)
-        w_lo = _rowwise_interp(level_lo, level, probe_v)
+        w_up = rowwise_interp(level_up, level, probe_v)
+        w_lo = rowwise_interp(level_lo, level, probe_v)
         # Keep the knots in order so the re-parametrisation stays monotone.
         w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
         w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)

@@ -21,6 +21,7 @@ from .background import composite, person_layer
 from .eyes import close_eyes, lash_colours, openness, sharpen_lids
 from .gaze import GazeLayer
 from .landmarks import INNER_LIPS, part_indices
+from .lips import sharpen_lips
 from .mouth import MouthSource, fill_mouth, mouth_palette, polygon_area
 from .retarget import PosedFace, close_rest_lips
 from .rig import DEFAULT_GRID_SIZE
@@ -94,7 +95,9 @@ class Renderer:
         """The final maps `render_crop` samples the crop with (crop pixels, output -> avatar):
         what the warp-quality measures look at. `grid`: as in `render_crop`."""
         mx, my = self.maps_from_grid(grid) if grid is not None else self.sampling_maps(posed)
-        sharpen_lids(mx, my, self.local_landmarks(posed), self._rest_local, self._cell)  # lids at pixel resolution
+        local = self.local_landmarks(posed)
+        sharpen_lids(mx, my, local, self._rest_local, self._cell)  # lids at pixel resolution
+        sharpen_lips(mx, my, local, self._rest_local, self._cell)  # and the inner lips
         return mx, my
 
     def local_landmarks(self, posed: PosedFace) -> np.ndarray:

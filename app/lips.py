@@ -24,11 +24,14 @@ _LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 
 _SAMPLES = 32  # stations along the mouth where the lip geometry is evaluated
 _PROBES = 32  # samples along each station's normal where the warp's lip positions are looked up
+BORDER_CLEARANCE = 2.0  # pixels a station's band keeps from the crop border
 _CORNER_FADE = 0.15  # mouth widths beyond each corner over which the correction fades out
 BAND = 0.3  # mouth widths above and below the lips over which the lips are re-laid
 CLOSING_FROM = 1.0  # posed over rest lip gap below which a station is sharpened,
 CLOSING_RAMP = 0.3  # fully from CLOSING_FROM - CLOSING_RAMP
-OPEN_AT_REST = 0.02  # mouth widths: a rest gap under this is a closed mouth, left alone
+# Mouth widths: a rest gap under this is left alone. A smile showing a little teeth has little
+# interior to skip, and sharpening its small openings snaps a talking mouth shut too often.
+OPEN_AT_REST = 0.05
 # Shut lips could be taken from a little outside the inner-lip landmarks (as the lids are),
 # but a laugh's lips are thin: 10% of the gap ate them whole and MediaPipe lost the mouth.
 MARGIN = 0.0  # of the rest lip gap
@@ -100,11 +103,19 @@ def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     if not shut.any():
         return
     d = max(2.0 * cell, BAND * width)
+    base = c0 + np.outer(us * width, e)
+    # A station whose band reaches the crop border is left to the warp: the map must stay the
+    # identity on the border (the crop pastes back seamlessly), and fading per station, along
+    # the mouth, keeps the re-parametrisation increasing across it.
+    ends = np.concatenate([base + (v_up - d)[:, None] * n, base + (v_lo + d)[:, None] * n], axis=1).reshape(-1, 2, 2)
+    clear = np.all((ends >= BORDER_CLEARANCE) & (ends <= np.array([w - 1, h - 1]) - BORDER_CLEARANCE), axis=(1, 2))
+    shut = shut * clear
+    if not shut.any():
+        return
     margin = shut * (MARGIN * gap_src + MARGIN_WIDTH * width)
     level_up, level_lo = s_up - margin, s_lo + margin
 
     # Along each station's normal, where the warp samples the portrait's lip margins.
-    base = c0 + np.outer(us * width, e)
     lo_t, hi_t = v_up - d, v_lo + d
     probe_v = lo_t[:, None] + (hi_t - lo_t)[:, None] * np.linspace(0.0, 1.0, _PROBES)[None]
     q = (base[:, None, :] + probe_v[..., None] * n).astype(np.float32)

@@ -330,6 +330,36 @@ class SelfResult(RunRecord):
     neutral_start_err: float = math.nan  # measured on one clip per run (neutral_start.py)
 
 
+def _score_self(res: SelfResult, avatar_image: np.ndarray, log, detector: Detector) -> None:
+    """Image and landmark scores of the sampled output frames against the real ones, and of
+    the still avatar (the floor) against the same frames."""
+    avatar_pts = detector(avatar_image)
+    for t in res.sampled:
+        out, gt = log.outputs[t], log.drivers[t]
+        res.l1.append(M.l1(out, gt))
+        res.psnr.append(M.psnr(out, gt))
+        res.ssim.append(M.ssim(out, gt))
+        res.base_l1.append(M.l1(avatar_image, gt))
+        res.base_psnr.append(M.psnr(avatar_image, gt))
+        res.base_ssim.append(M.ssim(avatar_image, gt))
+        p_out, p_gt = detector(out), detector(gt)
+        if p_out is None or p_gt is None:
+            res.missed += 1
+            res.akd.append(math.nan)
+            res.base_akd.append(math.nan)
+        else:
+            res.akd.append(M.akd(p_out, p_gt))
+            res.base_akd.append(M.akd(avatar_pts, p_gt) if avatar_pts is not None else math.nan)
+            if avatar_pts is not None:
+                f = M.face_size(avatar_pts) / 100
+                (m0, e0), (mo, eo), (mr, er) = (_openings(M.remove_head_motion(avatar_pts, p, RIGID))
+                                                for p in (avatar_pts, p_out, p_gt))
+                res.mouth_open_out.append((mo - m0) / f)
+                res.mouth_open_real.append((mr - m0) / f)
+                res.eye_open_out.append((eo - e0) / f)
+                res.eye_open_real.append((er - e0) / f)
+
+
 def self_reenactment(clip: Path, detector: Detector, cfg: Settings, neutral_start: bool = False) -> SelfResult:
     """`neutral_start`: also measure the output's dependence on the clip's first frame."""
     t_start = time.perf_counter()
@@ -370,32 +400,8 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings, neutral_star
         res.status = f"skipped: the first shot is only {res.frames} frames long ({log.ended})"
         return res
 
-    avatar_pts = detector(avatar.image)
     res.sampled = sample_indices(res.frames, cfg.stride, cfg.samples)
-    for t in res.sampled:
-        out, gt = log.outputs[t], log.drivers[t]
-        res.l1.append(M.l1(out, gt))
-        res.psnr.append(M.psnr(out, gt))
-        res.ssim.append(M.ssim(out, gt))
-        res.base_l1.append(M.l1(avatar.image, gt))
-        res.base_psnr.append(M.psnr(avatar.image, gt))
-        res.base_ssim.append(M.ssim(avatar.image, gt))
-        p_out, p_gt = detector(out), detector(gt)
-        if p_out is None or p_gt is None:
-            res.missed += 1
-            res.akd.append(math.nan)
-            res.base_akd.append(math.nan)
-        else:
-            res.akd.append(M.akd(p_out, p_gt))
-            res.base_akd.append(M.akd(avatar_pts, p_gt) if avatar_pts is not None else math.nan)
-            if avatar_pts is not None:
-                f = M.face_size(avatar_pts) / 100
-                (m0, e0), (mo, eo), (mr, er) = (_openings(M.remove_head_motion(avatar_pts, p, RIGID))
-                                                for p in (avatar_pts, p_out, p_gt))
-                res.mouth_open_out.append((mo - m0) / f)
-                res.mouth_open_real.append((mr - m0) / f)
-                res.eye_open_out.append((eo - e0) / f)
-                res.eye_open_real.append((er - e0) / f)
+    _score_self(res, avatar.image, log, detector)
     res.stability = measure_stability(log, detector)
     if neutral_start:
         res.neutral_start_err = neutral_start_err(avatar, log.drivers, log.tracked, source.fps, detector,

@@ -41,13 +41,14 @@ from .metrics import FrameView, OutputTiming, SwitchStall, frame_view
 from .outputs import Outputs
 from .settings_store import MAX_FACES
 from .workers import SourceSpec, _Job
+from .readouts import Readouts
 
 log = logging.getLogger("puppetcam.gui")
 
 __all__ = ["Controller", "FrameView", "SourceSpec", "SwitchStall"]
 
 
-class Controller(QObject):
+class Controller(Readouts, QObject):
     """Owns the live pipeline for the window. All public methods are called on the GUI thread."""
 
     ready = Signal()  # the Puppeteer exists (avatar loaded, engine built)
@@ -132,34 +133,6 @@ class Controller(QObject):
             return cast.size
         f = self.settings.framing
         return (512, 512) if f is None or f.width is None else (int(f.width), int(f.height))
-
-    @property
-    def last_blend(self) -> dict[str, float]:
-        return self.expressions.last_blend
-
-    @property
-    def frames_out(self) -> int:
-        return self.timing.frames_out
-
-    @property
-    def output_fps(self) -> float:
-        return self.timing.output_fps
-
-    @property
-    def switches(self) -> list[SwitchStall]:
-        return self.timing.switches
-
-    @property
-    def vcam(self):  # noqa: ANN201 - VirtualCameraSink | None
-        return self.outputs.vcam
-
-    @property
-    def recording_path(self) -> Path | None:
-        return self.outputs.recording_path
-
-    @property
-    def recorded_frames(self) -> int:
-        return self.outputs.recorded_frames
 
     # ---------------------------------------------------------------- jobs
 

@@ -80,3 +80,25 @@ def install() -> NativeLogFilter | None:
     flt = NativeLogFilter()
     atexit.register(flt.close)
     return flt
+
+
+class native_stderr_silenced:
+    """Mute fd 2 altogether while a block runs (the tracker starting inside a tool whose own
+    output matters, e.g. a benchmark table); Python exceptions still propagate and print after
+    it is restored."""
+
+    def __enter__(self) -> "native_stderr_silenced":
+        try:
+            sys.stderr.flush()
+            self._saved: int | None = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)

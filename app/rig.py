@@ -17,13 +17,15 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from models.warp_field import DEFAULT_GRID_SIZE
+from models.warp_field import BORDER_POINTS_PER_SIDE, DEFAULT_GRID_SIZE, NUM_CONTROL_POINTS, RING_POINTS
 
 from . import landmarks as lm
 
-RING_POINTS = 32
-BORDER_POINTS_PER_SIDE = 8
-NUM_CONTROL_POINTS = lm.NUM_LANDMARKS + 2 * RING_POINTS + 4 * BORDER_POINTS_PER_SIDE
+# The exported model fixes the control-point count and the rig lays out its own: landmarks,
+# two rings, the border. Landmarks of another count would feed the model the wrong shape, so
+# fail at import rather than at the first frame.
+assert lm.NUM_LANDMARKS + 2 * RING_POINTS + 4 * BORDER_POINTS_PER_SIDE == NUM_CONTROL_POINTS, lm.NUM_LANDMARKS
+
 BORDER_CELLS = 2.0  # grid cells from the crop border within which points stay still, and over which they are freed
 BORDER_SQUEEZE = 0.5  # share of its distance to the crop border a point always keeps
 

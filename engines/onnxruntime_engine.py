@@ -21,7 +21,7 @@ from .rig_cache import RigCache
 # so it ranks after torch-cpu for auto.
 ORT_CPU_MS = 13.1
 
-# Measured with `python -m engines.bench --threads-sweep` (WarpField 96x96, 3 Newton steps, real
+# Measured with `python -m app.engine_bench --threads-sweep` (WarpField 96x96, 3 Newton steps, real
 # footage): on the 2-core dev/CI machine 1 intra-op thread ~11 ms per frame, 2 threads ~7 ms;
 # on a 16-core box 1 / 2 / 16 threads 6.8 / 4.8 / 3.4 ms. Spinning worker threads bought nothing
 # measurable on 2 cores and would burn the core that capture and MediaPipe tracking need, so

@@ -11,7 +11,7 @@ from .needs import needs_torch, needs_torch_cuda
 from .registry import register_engine
 from .rig_cache import RigCache
 
-# On CPUs, which of the two CPU backends auto prefers, measured with `python -m engines.bench`
+# On CPUs, which of the two CPU backends auto prefers, measured with `python -m app.engine_bench`
 # (WarpField 96x96, 3 Newton steps, real footage, batch 1): on the 2-core dev/CI machine, with
 # torch on one intra-op thread, torch 4.0 ms per frame, ONNX Runtime 13.1 ms (2026-11-22; its
 # GridSample kernel alone costs more than torch's whole model); on a 16-core box 2.1 vs 6.4 ms.

@@ -1,6 +1,8 @@
 """Export the per-frame torch models to ONNX (and TensorRT engines) in the user's cache.
 
     python -m export [--grid 96] [--out DIR] [--opset 18]    # ONNX + checker + ORT-vs-torch parity
+    python -m export --inputs FILE.npz                        # parity on inputs the app recorded from
+                                                              # footage (python -m app.model_inputs)
     python -m export --trt [--fp32]                           # TensorRT engines + manifests
 
 Library use (the engines call these):
@@ -12,11 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .paths import CACHE_ENV, cache_root, default_data_dir, models_dir
+from .paths import CACHE_ENV, cache_root, models_dir
 from .registry import DEFAULT_MAX_BATCH, DEFAULT_OPSET, MODELS, ModelConfig, ModelSpec
 
 __all__ = ["CACHE_ENV", "DEFAULT_MAX_BATCH", "DEFAULT_OPSET", "MODELS", "ModelConfig", "ModelSpec", "cache_root",
-           "default_data_dir", "ensure_onnx", "models_dir", "onnx_path"]
+           "ensure_onnx", "models_dir", "onnx_path"]
 
 
 def onnx_path(name: str | ModelSpec = "warp_field", config: ModelConfig | None = None,

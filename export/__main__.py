@@ -1,5 +1,10 @@
 """python -m export: per-frame torch models -> ONNX (checked, compared with torch), and with
---trt, ONNX -> TensorRT engines with manifests. See docs/engines.md."""
+--trt, ONNX -> TensorRT engines with manifests. See docs/engines.md.
+
+The ONNX Runtime vs torch parity check runs on synthetic inputs by default (export/warp_field_inputs.py)
+and on real ones with --inputs FILE.npz, a file the app records from footage
+(`python -m app.model_inputs --out FILE.npz`): export sits below the app and never imports it, so
+the real inputs come in as data."""
 
 from __future__ import annotations
 
@@ -26,8 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, default=None,
                    help="LivePortrait checkpoint folder for the liveportrait models (default: the parity fixture's "
                         "random weights: right graphs, noise output)")
-    p.add_argument("--frames", type=int, default=30, help="frames of real footage for the parity check")
-    p.add_argument("--data", type=Path, default=None, help="real footage folder (default ../shared/data)")
+    p.add_argument("--frames", type=int, default=30, help="frames of synthetic motion for the parity check")
+    p.add_argument("--inputs", type=Path, default=None,
+                   help="recorded model inputs (.npz from python -m app.model_inputs --out FILE) for the parity "
+                        "check; models it has no inputs for use synthetic ones")
     p.add_argument("--tolerance", type=float, default=None, help="max abs error allowed (default per model, 1e-4)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     trt = p.add_argument_group("TensorRT")
@@ -44,12 +51,13 @@ def _export_all(args, specs, config, out) -> int:
 
     from .onnx_export import export_onnx
     from .opcheck import check_plugin_free, graph_ops, load_table
+    from .recorded import load_inputs
     from .verify import check_model, ort_vs_torch
 
     table = load_table()
-    steps = ["export", "onnx.checker", "TensorRT op table", "real inputs", "ORT vs torch"]
+    steps = ["export", "onnx.checker", "TensorRT op table", "parity inputs", "ORT vs torch"]
     failed = 0
-    sequence = None
+    recorded = load_inputs(args.inputs) if args.inputs else None
     with tqdm(total=len(specs) * len(steps), disable=args.quiet, unit="step", leave=False) as bar:
         for spec in specs:
             path = out / spec.filename(config)
@@ -76,18 +84,10 @@ def _export_all(args, specs, config, out) -> int:
             else:
                 say(f"{spec.name}: plugin-free: every op is in TensorRT {table['tensorrt_version']}'s ONNX parser table")
 
-            bar.set_description(f"{spec.name}: real inputs")
-            if spec.name == "warp_field":
-                from .inputs import native_stderr_silenced, real_or_synthetic
-
-                if sequence is None:
-                    with native_stderr_silenced():  # MediaPipe's native log lines
-                        sequence = real_or_synthetic(args.frames, config.grid_size, args.data)
-                feeds = spec.real_inputs(config, sequence=sequence)
-                source = sequence.source
-            else:
-                feeds = spec.real_inputs(config, args.frames, args.data)
-                source = "real inputs"
+            bar.set_description(f"{spec.name}: parity inputs")
+            mine = recorded.models.get(spec.name) if recorded is not None else None
+            feeds = spec.parity_inputs(config, args.frames, mine)
+            source = f"recorded inputs ({recorded.source})" if mine is not None else "synthetic inputs"
             bar.update()
 
             bar.set_description(f"{spec.name}: ORT vs torch")

@@ -130,7 +130,7 @@ def make_specs(weights: Path | str | None = None) -> dict[str, ModelSpec]:
     def images(batch: int):
         return (torch.rand(batch, 3, 256, 256, generator=torch.Generator().manual_seed(0)),)
 
-    def image_feeds(config, frames=0, data_dir=None):
+    def image_feeds(config, frames=0, recorded=None):
         src, drv = _image("source"), _image("driving")
         return [{"image": src}, {"image": drv}, {"image": np.concatenate([src, drv])}]
 
@@ -139,17 +139,17 @@ def make_specs(weights: Path | str | None = None) -> dict[str, ModelSpec]:
         return (torch.randn(batch, 32, 16, 64, 64, generator=g), 0.3 * torch.randn(batch, 21, 3, generator=g),
                 0.3 * torch.randn(batch, 21, 3, generator=g))
 
-    def warp_feeds(config, frames=0, data_dir=None):
+    def warp_feeds(config, frames=0, recorded=None):
         k, f_s = _keypoints(w), _f_s(w)
         # The chain's keypoints, and the same scaled into the volume (the fixture's W2 case),
         # where heat maps and per-keypoint samples are not all zero.
         return [{"feature": f_s, "kp_driving": k["x_d_stitched"], "kp_source": k["x_s"]},
                 {"feature": f_s, "kp_driving": 0.2 * k["x_d_stitched"], "kp_source": 0.2 * k["x_s"]}]
 
-    def spade_feeds(config, frames=0, data_dir=None):
+    def spade_feeds(config, frames=0, recorded=None):
         return [{"feature": _warped(w)}]
 
-    def stitch_feeds(config, frames=0, data_dir=None):
+    def stitch_feeds(config, frames=0, recorded=None):
         s = _keypoints(w)["pair"]
         return [{"features": s}, {"features": np.concatenate([s, s * 0.9])}]
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict[str, float]] = {}
     for name in NAMES:
         spec = specs[name]
-        feed = spec.real_inputs(config)[0]  # batch 1
+        feed = spec.parity_inputs(config)[0]  # batch 1
         model = spec.build(config)
         tensors = [torch.from_numpy(np.ascontiguousarray(feed[n])) for n in spec.input_names]
 

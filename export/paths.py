@@ -30,11 +30,3 @@ def cache_root() -> Path:
 def models_dir(out: Path | str | None = None) -> Path:
     """The folder for ONNX files, TensorRT engines, their manifests and the timing cache."""
     return Path(out).expanduser() if out is not None else cache_root() / "models"
-
-
-def default_data_dir() -> Path:
-    """The real footage beside the checkout (../shared/data), or $PUPPETCAM_DATA."""
-    override = os.environ.get("PUPPETCAM_DATA")
-    if override:
-        return Path(override).expanduser()
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -1,8 +1,9 @@
 """Every torch model on the per-frame path, as one registry entry each.
 
 Adding a second per-frame model is one more `ModelSpec` in `MODELS`: how to build it for a
-config, example inputs for tracing, real inputs for the parity check, and the source files whose
-hash tells a cached ONNX file that it is out of date.
+config, example inputs for tracing, inputs for the parity check (synthetic, or recorded by the app:
+see export/recorded.py), and the source files whose hash tells a cached ONNX file that it is out
+of date.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE
+from models.warp_field import DEFAULT_FIT_STEPS, DEFAULT_GRID_SIZE, NUM_CONTROL_POINTS
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OPSET = 18  # GridSample needs >= 16; TensorRT 10.x parses opsets 9..24 (see engines/trt_supported_ops.json)
@@ -38,7 +39,9 @@ class ModelSpec:
     output_names: tuple[str, ...]
     build: Callable[[ModelConfig], "object"]  # -> torch.nn.Module in eval mode
     example_inputs: Callable[[ModelConfig, int], tuple]  # (config, batch) -> torch tensors
-    real_inputs: Callable[..., list[dict[str, np.ndarray]]]  # (config, frames, data_dir) -> feeds
+    # (config, frames, recorded) -> feeds; recorded: this model's arrays from a recorded-inputs
+    # file (export/recorded.py) or None, then the model makes its own
+    parity_inputs: Callable[[ModelConfig, int, dict[str, np.ndarray] | None], list[dict[str, np.ndarray]]]
     source_files: tuple[Path, ...]
     dynamic_batch: bool = True
     tolerance: float = 1e-4  # max abs error allowed between ONNX Runtime and torch
@@ -70,8 +73,6 @@ def _warp_field_build(config: ModelConfig):
 def _warp_field_example(config: ModelConfig, batch: int):
     import torch
 
-    from app.rig import NUM_CONTROL_POINTS
-
     g, v = config.grid_size, NUM_CONTROL_POINTS
     gen = torch.Generator().manual_seed(0)
     tri_index = torch.randint(0, v, (batch, g * g, 3), generator=gen, dtype=torch.int64)
@@ -81,18 +82,11 @@ def _warp_field_example(config: ModelConfig, batch: int):
     return tri_index, tri_weight, displacement
 
 
-def _warp_field_real(config: ModelConfig, frames: int = 30, data_dir: Path | None = None,
-                     sequence=None) -> list[dict[str, np.ndarray]]:
-    from .inputs import real_or_synthetic
+def _warp_field_parity(config: ModelConfig, frames: int = 30,
+                       recorded: dict[str, np.ndarray] | None = None) -> list[dict[str, np.ndarray]]:
+    from .warp_field_inputs import feeds, synthetic
 
-    seq = sequence or real_or_synthetic(frames, config.grid_size, data_dir)
-    feeds = [{"tri_index": seq.tri_index, "tri_weight": seq.tri_weight, "displacement": d[None]}
-             for d in seq.displacements]
-    # One batched feed too (the multi-face path): different poses side by side.
-    k = min(4, len(seq.displacements))
-    feeds.append({"tri_index": np.repeat(seq.tri_index, k, axis=0), "tri_weight": np.repeat(seq.tri_weight, k, axis=0),
-                  "displacement": seq.displacements[-k:]})
-    return feeds
+    return feeds(recorded if recorded is not None else synthetic(config.grid_size, frames), config.grid_size)
 
 
 WARP_FIELD = ModelSpec(
@@ -102,7 +96,7 @@ WARP_FIELD = ModelSpec(
     output_names=("grid",),
     build=_warp_field_build,
     example_inputs=_warp_field_example,
-    real_inputs=_warp_field_real,
+    parity_inputs=_warp_field_parity,
     source_files=(REPO / "models" / "warp_field.py",),
     variant=lambda c: f"g{c.grid_size}_f{c.fit_steps}",
 )

@@ -31,6 +31,15 @@ DEFAULT_GRID_SIZE = 96
 DEFAULT_SQUARINGS = 7
 DEFAULT_FIT_STEPS = 3
 
+# The control points the model is exported for: the exported graph's displacement input is
+# (B, NUM_CONTROL_POINTS, 2), so the count belongs to the model, and the app's rig (app/rig.py)
+# lays its points out to match: MediaPipe's face-mesh landmarks, an inner and an outer ring,
+# and points on the crop border.
+NUM_LANDMARKS = 478
+RING_POINTS = 32
+BORDER_POINTS_PER_SIDE = 8
+NUM_CONTROL_POINTS = NUM_LANDMARKS + 2 * RING_POINTS + 4 * BORDER_POINTS_PER_SIDE
+
 
 class WarpField(nn.Module):
     def __init__(self, grid_size: int = DEFAULT_GRID_SIZE, fit_steps: int = DEFAULT_FIT_STEPS,

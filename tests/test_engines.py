@@ -32,7 +32,7 @@ def cache_env(shared_cache, monkeypatch):
 
 @pytest.fixture(scope="module")
 def driven(data_dir, shared_cache):
-    from export.inputs import load_or_drive
+    from app.model_inputs import load_or_drive
 
     return load_or_drive(shared_cache / "driven_lp_s9_lp_d3_30.pkl", frames=30, data_dir=data_dir)
 
@@ -46,7 +46,7 @@ def test_auto_picks_a_working_engine_and_says_why_not_the_others(cache_env):
     choice = select_engine("auto")
     g = 96
     rng = np.random.default_rng(0)
-    from app.rig import NUM_CONTROL_POINTS as V
+    from models.warp_field import NUM_CONTROL_POINTS as V
 
     out = choice.engine(rng.integers(0, V, (1, g * g, 3)).astype(np.int64),
                         np.full((1, g * g, 3), 1 / 3, np.float32), (0.01 * rng.standard_normal((1, V, 2))).astype(np.float32))
@@ -122,7 +122,7 @@ def test_renderer_output_is_the_same_on_either_engine(ort_engine, driven):
 def test_benchmark_runs(driven, shared_cache, capsys):
     import pickle
 
-    from engines.bench import main
+    from app.engine_bench import main
 
     inputs = shared_cache / "bench_inputs.pkl"
     with open(inputs, "wb") as f:

@@ -1,6 +1,6 @@
 """python -m export: ONNX validity, plugin-free op set (TensorRT table), ORT vs torch parity on
-real footage, the --trt message without TensorRT, the cache folder, and the engine manifest's
-staleness logic (pure functions, no TensorRT needed)."""
+synthetic inputs and on real ones the app records, the --trt message without TensorRT, the cache
+folder, and the engine manifest's staleness logic (pure functions, no TensorRT needed)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def warp_onnx(shared_cache):
 
 @pytest.fixture(scope="module")
 def driven(data_dir, shared_cache):
-    from export.inputs import load_or_drive
+    from app.model_inputs import load_or_drive
 
     return load_or_drive(shared_cache / "driven_lp_s9_lp_d3_30.pkl", frames=30, data_dir=data_dir)
 
@@ -80,16 +80,42 @@ def test_op_check_flags_5d_grid_sampling_and_custom_ops():
     assert any("custom domain" in p for p in problems), problems
 
 
-def test_ort_matches_torch_on_real_footage(warp_onnx, driven):
+def test_ort_matches_torch_on_real_footage(warp_onnx, driven, tmp_path):
+    """Real inputs reach export as a file the app records (export never imports the app)."""
+    from app.model_inputs import record
+    from export.recorded import load_inputs
     from export.verify import ort_vs_torch
 
     spec = MODELS["warp_field"]
-    feeds = spec.real_inputs(ModelConfig(), sequence=driven)
+    recorded = load_inputs(record(driven, tmp_path / "inputs.npz"))
+    assert recorded.source == driven.source
+    feeds = spec.parity_inputs(ModelConfig(), 0, recorded.models["warp_field"])
+    assert len(feeds) == len(driven.displacements) + 1
     assert np.abs(driven.displacements).max() > 0.02, "the footage should move the face away from neutral"
     result = ort_vs_torch(spec, ModelConfig(), warp_onnx, feeds)
     print(f"\nONNX Runtime vs torch, {driven.source}: max abs error {result['max_abs']:.3g} "
           f"(batch 1 {result['batch1_max_abs']:.3g}, batched {result['batched_max_abs']:.3g})")
     assert result["max_abs"] < 1e-4
+
+
+def test_ort_matches_torch_on_synthetic_inputs(warp_onnx):
+    from export.verify import ort_vs_torch
+
+    spec = MODELS["warp_field"]
+    feeds = spec.parity_inputs(ModelConfig(), 8, None)
+    assert np.abs(feeds[0]["displacement"]).max() > 0.0 and np.abs(feeds[-1]["displacement"]).max() > 0.02
+    result = ort_vs_torch(spec, ModelConfig(), warp_onnx, feeds)
+    print(f"\nONNX Runtime vs torch, synthetic inputs: max abs error {result['max_abs']:.3g}")
+    assert result["max_abs"] < 1e-4
+
+
+def test_recorded_inputs_of_another_grid_are_a_clear_error(tmp_path):
+    from export.recorded import load_inputs, save_inputs
+    from export.warp_field_inputs import synthetic
+
+    path = save_inputs(tmp_path / "g32.npz", {"warp_field": synthetic(32, frames=2)}, "test")
+    with pytest.raises(ValueError, match="same --grid"):
+        MODELS["warp_field"].parity_inputs(ModelConfig(), 0, load_inputs(path).models["warp_field"])
 
 
 def test_cache_is_the_user_cache_not_the_checkout(monkeypatch, tmp_path):

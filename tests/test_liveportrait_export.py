@@ -52,8 +52,8 @@ TINY_W = ModelSpec(
     name="liveportrait_warping_tiny", summary="down-sized LivePortrait W (test)",
     input_names=("feature", "kp_driving", "kp_source"), output_names=("out",), build=lambda c: _tiny_warping(),
     example_inputs=lambda c, b: _tiny_warp_inputs(b),
-    real_inputs=lambda c, *a: [{k: v.numpy() for k, v in zip(("feature", "kp_driving", "kp_source"),
-                                                                  _tiny_warp_inputs(b, seed=b))} for b in (1, 3)],
+    parity_inputs=lambda c, *a: [{k: v.numpy() for k, v in zip(("feature", "kp_driving", "kp_source"),
+                                                                    _tiny_warp_inputs(b, seed=b))} for b in (1, 3)],
     source_files=(), variant=lambda c: "test")
 
 
@@ -78,7 +78,7 @@ def test_warping_graph_uses_only_4d_grid_sample_and_native_ops(tiny_w_onnx):
 def test_warping_graph_ort_matches_torch_at_batch_1_and_3(tiny_w_onnx):
     from export.verify import ort_vs_torch
 
-    r = ort_vs_torch(TINY_W, ModelConfig(), tiny_w_onnx, TINY_W.real_inputs(ModelConfig()))
+    r = ort_vs_torch(TINY_W, ModelConfig(), tiny_w_onnx, TINY_W.parity_inputs(ModelConfig()))
     assert r["batch1_max_abs"] < 1e-4 and r["batched_max_abs"] < 1e-4, r
 
 

@@ -1,4 +1,4 @@
-"""python -m engines.bench: ms per frame of every available backend, in one run.
+"""python -m app.engine_bench: ms per frame of every available runtime backend, in one run.
 
 Measures, on real footage (a portrait driven by a real video through the app's Animator):
 - the field model alone (WarpField, batch 1, and batch 4 for the multi-face case);
@@ -7,10 +7,13 @@ Measures, on real footage (a portrait driven by a real video through the app's A
 and prints ratios against torch-cpu. Backends are timed interleaved, round by round, so a busy
 machine slows them alike; the figure is the median per call. Timings are printed, never asserted.
 
-    python -m engines.bench [--frames 30] [--rounds 10] [--sizes 512 1024] [--backends torch-cpu,...]
-    python -m engines.bench --save-inputs FILE   # also pickle the driven inputs (for a GPU box
-    python -m engines.bench --inputs FILE        # without MediaPipe: bench from that pickle)
-    python -m engines.bench --threads-sweep      # ONNX Runtime CPU: intra-op threads x spinning
+    python -m app.engine_bench [--frames 30] [--rounds 10] [--sizes 512 1024] [--backends torch-cpu,...]
+    python -m app.engine_bench --save-inputs FILE   # also pickle the driven inputs (for a GPU box
+    python -m app.engine_bench --inputs FILE        # without MediaPipe: bench from that pickle)
+    python -m app.engine_bench --threads-sweep      # ONNX Runtime CPU: intra-op threads x spinning
+
+It lives in the app, not in engines/, because it times the app's Renderer and drives the avatar
+through the app's pipeline: engines/ stays below the app and imports nothing from it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def _inputs(args) -> dict:
     if args.inputs:
         with open(args.inputs, "rb") as f:
             return pickle.load(f)
-    from export.inputs import drive_sizes, footage_available, native_stderr_silenced, synthetic
+    from .model_inputs import drive_sizes, footage_available, synthetic
+    from .native_logs import native_stderr_silenced
 
     if footage_available(args.data):
         with native_stderr_silenced():
@@ -117,7 +121,7 @@ def threads_sweep(seq) -> None:
 
     from export import ensure_onnx
 
-    from .onnxruntime_engine import session_options
+    from engines.onnxruntime_engine import session_options
 
     path = ensure_onnx("warp_field")
     feeds = [{"tri_index": seq.tri_index, "tri_weight": seq.tri_weight, "displacement": d[None]}
@@ -134,11 +138,33 @@ def threads_sweep(seq) -> None:
         print(f"  onnxruntime-cpu {k:28s} {ms:7.2f} ms per frame")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from . import backends
-    from app.render import Renderer
+def _print_table(names: list[str], startup: dict[str, float], err: dict[str, float],
+                 columns: dict[str, dict[str, float]], rounds: int) -> None:
+    base = "torch-cpu" if "torch-cpu" in names else names[0]
+    header = f"{'backend':18s} {'start s':>7s} {'max|d| vs ' + names[0]:>22s}" + "".join(
+        f" {c + ' ms':>22s}" for c in columns)
+    print(header)
+    for name in names:
+        row = f"{name:18s} {startup[name]:7.2f} {err[name]:22.2e}"
+        for col in columns.values():
+            row += f" {col[name]:10.2f} ({col[base] / col[name]:5.2f}x)    "
+        print(row)
+    print(f"(Nx = speed relative to {base}: its ms / this backend's ms; best of {rounds} interleaved rounds' median per call)")
+    for col, values in columns.items():
+        ranked = sorted(values, key=values.get)
+        if len(ranked) > 1:
+            chain = " < ".join(f"{k} {values[k]:.2f}" for k in ranked)
+            ratios = ", ".join(f"{ranked[i + 1]}/{ranked[i]} = {values[ranked[i + 1]] / values[ranked[i]]:.2f}"
+                               for i in range(len(ranked) - 1))
+            print(f"{col}: {chain} ms; ratios {ratios}")
 
-    p = argparse.ArgumentParser(prog="python -m engines.bench", description=__doc__,
+
+def main(argv: list[str] | None = None) -> int:
+    from engines import backends
+
+    from .render import Renderer
+
+    p = argparse.ArgumentParser(prog="python -m app.engine_bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=30, help="frames of the driving video (default 30)")
     p.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
@@ -197,23 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             calls[name] = lambda r=r, c=nxt, s=seq: r.render(s.posed[(i := c())], s.mouths[i])
         columns[f"render {size}"] = _interleaved(calls, max(3, args.rounds // 3), len(seq.posed) // 3 or 1)
 
-    base = "torch-cpu" if "torch-cpu" in engines else next(iter(engines))
-    header = f"{'backend':18s} {'start s':>7s} {'max|d| vs ' + next(iter(engines)):>22s}" + "".join(
-        f" {c + ' ms':>22s}" for c in columns)
-    print(header)
-    for name in engines:
-        row = f"{name:18s} {startup[name]:7.2f} {err[name]:22.2e}"
-        for col in columns.values():
-            row += f" {col[name]:10.2f} ({col[base] / col[name]:5.2f}x)    "
-        print(row)
-    print(f"(Nx = speed relative to {base}: its ms / this backend's ms; best of {args.rounds} interleaved rounds' median per call)")
-    for col, values in columns.items():
-        ranked = sorted(values, key=values.get)
-        if len(ranked) > 1:
-            chain = " < ".join(f"{k} {values[k]:.2f}" for k in ranked)
-            ratios = ", ".join(f"{ranked[i + 1]}/{ranked[i]} = {values[ranked[i + 1]] / values[ranked[i]]:.2f}"
-                               for i in range(len(ranked) - 1))
-            print(f"{col}: {chain} ms; ratios {ratios}")
+    _print_table(list(engines), startup, err, columns, args.rounds)
     for name, why in skipped.items():
         print(f"skipped {name}: {why}")
     if args.threads_sweep and "onnxruntime-cpu" in engines:

@@ -1,17 +1,27 @@
-"""Real inputs for the per-frame models: a portrait driven by real footage.
+"""Real inputs for the per-frame models: a portrait driven by real footage through the app.
 
 The WarpField's inputs come out of the real pipeline (track -> stabilise/retarget -> rig), so
 the parity checks and the benchmark see the displacements the app actually produces, not noise.
+This lives in the app, not in export/: making them takes the tracker, the Animator and the rig,
+and export sits below the app. Export gets them as data instead:
+
+    python -m app.model_inputs --out FILE.npz [--frames 30] [--grid 96]   # record
+    python -m export --inputs FILE.npz                                     # ORT vs torch on them
 """
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
+import pickle
+import sys
 
 import numpy as np
 
-from .paths import default_data_dir
+from models.warp_field import DEFAULT_GRID_SIZE
+
+from .data_dir import default_data_dir
 
 DEFAULT_PORTRAIT = "portraits/lp_s9.jpg"
 DEFAULT_DRIVER = "driving/lp_d3.mp4"
@@ -35,6 +45,10 @@ class DrivenSequence:
     def tri_weight(self) -> np.ndarray:
         return self.avatar.rig.tri_weight[None]
 
+    def warp_field_inputs(self) -> dict[str, np.ndarray]:
+        """The WarpField's inputs by name, as export/recorded.py keeps them."""
+        return {"tri_index": self.tri_index, "tri_weight": self.tri_weight, "displacement": self.displacements}
+
 
 def footage_available(data_dir: Path | None = None) -> bool:
     d = Path(data_dir) if data_dir is not None else default_data_dir()
@@ -49,12 +63,12 @@ def drive_sizes(sizes: tuple[int, ...] = (512,), frames: int = 30, grid_size: in
     frames (MouthSource) are shared between sizes."""
     import cv2
 
-    from app.animator import Animator
-    from app.avatar import Framing, load_avatar, skin_colour
-    from app.mouth import MouthSource
-    from models.warp_field import DEFAULT_GRID_SIZE
-    from app.tracking import FaceTracker
     from engines.torch_engine import TorchFieldEngine
+
+    from .animator import Animator
+    from .avatar import Framing, load_avatar, skin_colour
+    from .mouth import MouthSource
+    from .tracking import FaceTracker
 
     d = Path(data_dir) if data_dir is not None else default_data_dir()
     g = grid_size or DEFAULT_GRID_SIZE
@@ -96,11 +110,10 @@ def drive(frames: int = 30, size: int = 512, grid_size: int | None = None, data_
 
 def synthetic(frames: int = 30, grid_size: int | None = None, size: int = 512) -> DrivenSequence:
     """Without the footage folder: the bundled avatar with a smooth made-up head motion."""
-    from app import DEFAULT_AVATAR
-    from app.avatar import Framing, load_avatar
-    from app.pose import Similarity
-    from app.retarget import PosedFace
-    from models.warp_field import DEFAULT_GRID_SIZE
+    from . import DEFAULT_AVATAR
+    from .avatar import Framing, load_avatar
+    from .pose import Similarity
+    from .retarget import PosedFace
 
     avatar = load_avatar(DEFAULT_AVATAR, Framing(size, size), grid_size=grid_size or DEFAULT_GRID_SIZE)
     pts = avatar.face.landmarks
@@ -127,44 +140,47 @@ def real_or_synthetic(frames: int = 30, grid_size: int | None = None, data_dir: 
     return synthetic(frames, grid_size, size)
 
 
-class native_stderr_silenced:
-    """Mute what native libraries (MediaPipe's glog/absl and TFLite) print straight to fd 2 while
-    the tracker starts; Python exceptions still propagate and print after it is restored."""
-
-    def __enter__(self):
-        import os
-        import sys
-
-        try:
-            sys.stderr.flush()
-            self._saved = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        except OSError:
-            self._saved = None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import os
-
-        if self._saved is not None:
-            os.dup2(self._saved, 2)
-            os.close(self._saved)
-
-
 def load_or_drive(cache_file: Path | str, frames: int = 30, size: int = 512, data_dir: Path | None = None,
                   grid_size: int | None = None) -> DrivenSequence:
     """drive(), memoised in a pickle (tests and benchmarks share one tracking pass)."""
-    import pickle
-
     cache_file = Path(cache_file)
     if cache_file.is_file():
         with open(cache_file, "rb") as f:
             return pickle.load(f)
     seq = drive(frames, size=size, grid_size=grid_size, data_dir=data_dir)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_file.with_name(f".{cache_file.name}.tmp")
     with open(tmp, "wb") as f:
         pickle.dump(seq, f, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(cache_file)
     return seq
+
+
+def record(seq: DrivenSequence, path: Path | str) -> Path:
+    """Save the sequence's model inputs for `python -m export --inputs`."""
+    from export.recorded import save_inputs
+
+    return save_inputs(path, {"warp_field": seq.warp_field_inputs()}, seq.source)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .native_logs import native_stderr_silenced
+
+    p = argparse.ArgumentParser(prog="python -m app.model_inputs", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    p.add_argument("--frames", type=int, default=30, help="frames of the driving video (default 30)")
+    p.add_argument("--grid", type=int, default=DEFAULT_GRID_SIZE, help=f"warp grid size (default {DEFAULT_GRID_SIZE})")
+    p.add_argument("--size", type=int, default=512, help="output size the portrait is framed at (default 512)")
+    p.add_argument("--data", type=Path, default=None, help="real footage folder (default ../shared/data)")
+    args = p.parse_args(argv)
+
+    with native_stderr_silenced():  # MediaPipe's start-up lines
+        seq = real_or_synthetic(args.frames, args.grid, args.data, args.size)
+    path = record(seq, args.out)
+    print(f"{path}: WarpField inputs, {len(seq.displacements)} frames of {seq.source}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

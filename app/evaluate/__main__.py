@@ -95,34 +95,13 @@ def default_out(folders: list[Path] | None) -> Path:
     return root / "out" / "evaluation" / (Path(folders[0]).resolve().name or "data")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    t_start = time.perf_counter()
-    started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-    folders = args.folders or [default_data_dir()]
-    missing = [f for f in folders if not Path(f).is_dir()]
-    if missing:
-        from app.data_dir import missing_data_message
-
-        print(missing_data_message("python -m app.evaluate", Path(missing[0])), file=sys.stderr)
-        return 2
-    data = [discover(f) for f in folders]
-    if not any(d.clips for d in data):
-        print(f"evaluate: no video clips found in {', '.join(map(str, folders))} (looked in driving/ and the folder itself).",
-              file=sys.stderr)
-        return 2
-
+def _identity_model(args: argparse.Namespace, say):
+    """dlib's face descriptor, or None and why not. dlib's HOG detector and ResNet are the
+    slowest extra: on by default only for the committed report's full run, so a quick look at
+    other footage stays quick."""
     from . import identity
-    from . import reenactment as R
-    from .report import RunInfo, write_report
-    from .summary import write_summary
 
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    cfg = R.Settings(max_frames=args.max_frames, stride=args.stride, samples=args.samples,
-                     identity_samples=args.identity_samples)
     embedder, id_missing = None, None
-    # dlib's HOG detector and ResNet are the slowest extra: on by default only for the committed
-    # report's full run, so a quick look at other footage stays quick.
     want_identity = args.identity if args.identity is not None else default_out(args.folders) == default_out(None)
     if want_identity:
         id_missing = identity.unavailable_reason()
@@ -132,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             say(f"evaluate: identity not measured: {id_missing}")
     else:
         id_missing = "skipped (--no-identity, or another data folder without --identity)"
+    return embedder, id_missing
+
+
+def _run_all(args: argparse.Namespace, data: list, cfg, embedder, say) -> tuple[list, list]:
+    """Self-reenactment on every clip, then cross-reenactment on every pair; one crash is a
+    finding in the report, not the end of the run."""
+    from . import reenactment as R
 
     detector = R.Detector()
     selfs, crosses = [], []
@@ -156,6 +142,36 @@ def main(argv: list[str] | None = None) -> int:
                 crosses.append(r)
     finally:
         detector.close()
+    return selfs, crosses
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    t_start = time.perf_counter()
+    started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    folders = args.folders or [default_data_dir()]
+    missing = [f for f in folders if not Path(f).is_dir()]
+    if missing:
+        from app.data_dir import missing_data_message
+
+        print(missing_data_message("python -m app.evaluate", Path(missing[0])), file=sys.stderr)
+        return 2
+    data = [discover(f) for f in folders]
+    if not any(d.clips for d in data):
+        print(f"evaluate: no video clips found in {', '.join(map(str, folders))} (looked in driving/ and the folder itself).",
+              file=sys.stderr)
+        return 2
+
+    from . import reenactment as R
+    from .report import RunInfo, write_report
+    from .summary import write_summary
+
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    cfg = R.Settings(max_frames=args.max_frames, stride=args.stride, samples=args.samples,
+                     identity_samples=args.identity_samples)
+    embedder, id_missing = _identity_model(args, say)
+
+    selfs, crosses = _run_all(args, data, cfg, embedder, say)
     probe = None
     ok = [r for r in crosses if r.status == "ok"]
     if ok and args.probe_frames > 0:

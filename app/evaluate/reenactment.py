@@ -477,49 +477,10 @@ def _openings(points: np.ndarray) -> tuple[float, float]:
     return mouth, eyes
 
 
-def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, cfg: Settings) -> CrossResult:
-    t_start = time.perf_counter()
-    res = CrossResult(portrait.name, clip.name, "ok")
-    try:
-        avatar = load_avatar(portrait, CROSS_FRAMING)
-    except PuppetCamError as exc:
-        res.status = f"skipped: {exc}"
-        return res
-    try:
-        scan = VideoFileSource(clip)
-    except PuppetCamError as exc:
-        res.status = f"skipped: {exc}"
-        return res
-    try:
-        first, pts = find_first_face(scan, detector, scan=10 ** 6)
-        size = scan.size
-    finally:
-        scan.close()
-    if first is None:
-        res.status = "skipped: no face in the driving clip"
-        return res
-    crop = SquareCrop.around(size, pts[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(pts))
-    # The output is measured on a fixed face crop, as the driver is: MediaPipe's face mesh and
-    # dlib both work on faces that fill the image, and a half-body portrait's face is small.
-    face = avatar.face.landmarks
-    out_crop = SquareCrop.around(avatar.size, face[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(face))
-    source = VideoFileSource(clip)
-    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=CROSS_FRAMING))
-    try:
-        log = run_pass(puppeteer, source, crop, out_crop, cfg.max_frames, feed_cropped=False, stop_at_cut=False)
-    finally:
-        puppeteer.close()
-        source.close()
-    res.frames = len(log.outputs)
-    res.speed = _speed(log)
-    res.warp, res.warp_worst = log.warp, log.warp_worst
-    if res.frames < 2:
-        res.status = "skipped: the clip has no frames"
-        return res
-
-    avatar256 = out_crop.apply(avatar.image)
-    neutral_target = out_crop.points(avatar.face.landmarks)  # the retargeting's neutral, in the crop
-    neutral_seen = detector(avatar256)  # the same face as the detector sees it
+def _score_cross_frames(res: CrossResult, log: PassLog, detector: Detector, cfg: Settings,
+                        neutral_target: np.ndarray, neutral_seen: np.ndarray | None) -> dict[int, np.ndarray | None]:
+    """Expression, pose and opening errors of the sampled output frames (MediaPipe on the output
+    against what the retargeting asked for); the landmarks seen on each sampled frame."""
     fsize = M.face_size(neutral_target)
     req_open0 = _openings(neutral_target)
     out_open0 = _openings(neutral_seen) if neutral_seen is not None else (math.nan, math.nan)
@@ -566,26 +527,32 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         res.eye_open_req.append((e_req - req_open0[1]) / fsize * 100)
         res.eye_open_out.append((e_out - out_open0[1]) / fsize * 100)
 
-    res.face_details = face_details(log, out_points, res.sampled, avatar256, neutral_seen)
+    return out_points
 
-    if embedder is not None:
-        ref = embedder.embed(avatar256, neutral_seen)
-        res.identity_avatar_found = ref is not None
-        if ref is not None:
-            for t in sample_indices(len(res.sampled), 1, cfg.identity_samples, start=0):
-                frame_t = res.sampled[t]
-                e = embedder.embed(log.outputs[frame_t], out_points.get(frame_t))
-                if e is not None:
-                    res.identity.append(embedder_distance(ref, e))
-                    res.identity_frames.append(frame_t)
-            drv = []
-            for t in sample_indices(res.frames, max(1, res.frames // 3), 3, start=0):
-                e = embedder.embed(log.drivers[t], log.tracked[t])
-                if e is not None:
-                    drv.append(embedder_distance(ref, e))
-            res.identity_driver = float(np.mean(drv)) if drv else math.nan
-    res.stability = measure_stability(log, detector)
 
+def _score_identity(res: CrossResult, log: PassLog, embedder, cfg: Settings, avatar256: np.ndarray,
+                    neutral_seen: np.ndarray | None, out_points: dict[int, np.ndarray | None]) -> None:
+    """Identity distance of sampled output frames, and of the driver, to the avatar."""
+    ref = embedder.embed(avatar256, neutral_seen)
+    res.identity_avatar_found = ref is not None
+    if ref is not None:
+        for t in sample_indices(len(res.sampled), 1, cfg.identity_samples, start=0):
+            frame_t = res.sampled[t]
+            e = embedder.embed(log.outputs[frame_t], out_points.get(frame_t))
+            if e is not None:
+                res.identity.append(embedder_distance(ref, e))
+                res.identity_frames.append(frame_t)
+        drv = []
+        for t in sample_indices(res.frames, max(1, res.frames // 3), 3, start=0):
+            e = embedder.embed(log.drivers[t], log.tracked[t])
+            if e is not None:
+                drv.append(embedder_distance(ref, e))
+        res.identity_driver = float(np.mean(drv)) if drv else math.nan
+
+
+def _cross_moments(res: CrossResult, log: PassLog, cfg: Settings) -> None:
+    """The frames the report shows: worst expression, largest request, worst identity, worst
+    tear, and the first frame where the output had no face."""
     worst = []
     if res.expr_error:
         have = [t for t, d in zip(res.sampled, res.detected) if d]
@@ -609,6 +576,60 @@ def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, 
         if t not in errs and t not in ids:
             label += f" fold {res.warp[t].fold_pct:.2f}%"
         res.moments.append(Moment(t, (name + ": " if name else "") + label, _thumb(log.drivers[t]), _thumb(log.outputs[t])))
+
+
+def cross_reenactment(portrait: Path, clip: Path, detector: Detector, embedder, cfg: Settings) -> CrossResult:
+    t_start = time.perf_counter()
+    res = CrossResult(portrait.name, clip.name, "ok")
+    try:
+        avatar = load_avatar(portrait, CROSS_FRAMING)
+    except PuppetCamError as exc:
+        res.status = f"skipped: {exc}"
+        return res
+    try:
+        scan = VideoFileSource(clip)
+    except PuppetCamError as exc:
+        res.status = f"skipped: {exc}"
+        return res
+    try:
+        first, pts = find_first_face(scan, detector, scan=10 ** 6)
+        size = scan.size
+    finally:
+        scan.close()
+    if first is None:
+        res.status = "skipped: no face in the driving clip"
+        return res
+    crop = SquareCrop.around(size, pts[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(pts))
+    # The output is measured on a fixed face crop, as the driver is: MediaPipe's face mesh and
+    # dlib both work on faces that fill the image, and a half-body portrait's face is small.
+    face = avatar.face.landmarks
+    out_crop = SquareCrop.around(avatar.size, face[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(face))
+    source = VideoFileSource(clip)
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=CROSS_FRAMING))
+    try:
+        log = run_pass(puppeteer, source, crop, out_crop, cfg.max_frames, feed_cropped=False, stop_at_cut=False)
+    finally:
+        puppeteer.close()
+        source.close()
+    res.frames = len(log.outputs)
+    res.speed = _speed(log)
+    res.warp, res.warp_worst = log.warp, log.warp_worst
+    if res.frames < 2:
+        res.status = "skipped: the clip has no frames"
+        return res
+
+    avatar256 = out_crop.apply(avatar.image)
+    neutral_target = out_crop.points(avatar.face.landmarks)  # the retargeting's neutral, in the crop
+    neutral_seen = detector(avatar256)  # the same face as the detector sees it
+    out_points = _score_cross_frames(res, log, detector, cfg, neutral_target, neutral_seen)
+
+    res.face_details = face_details(log, out_points, res.sampled, avatar256, neutral_seen)
+
+    if embedder is not None:
+        _score_identity(res, log, embedder, cfg, avatar256, neutral_seen, out_points)
+    res.stability = measure_stability(log, detector)
+
+    _cross_moments(res, log, cfg)
     res.seconds = time.perf_counter() - t_start
     return res
 

@@ -104,8 +104,6 @@ _CORNER_FADE = 0.15  # eye widths beyond each corner over which the correction f
 LASH_SQUEEZE = 1.0  # 0: a shut lid's skin is stretched evenly; 1: mostly away from the lashes
 SHARPEN_FROM = 0.75  # relative openness below which the lids are sharpened,
 SHARPEN_RAMP = 0.25  # fully from SHARPEN_FROM - SHARPEN_RAMP
-PALE_SHARE = 0.6  # of a shut upper lid that shows the avatar's pale lid skin, where it has some
-SQUEEZE_MIN = -0.6  # the most a lid is stretched near its lashes instead (-1/1.4 would fold)
 MARGIN = 0.2  # of the rest lid gap
 BAND = 0.4  # eye widths above and below the lids over which the lid skin is re-laid
 
@@ -115,90 +113,10 @@ def _squeeze(t: np.ndarray) -> np.ndarray:
     return 0.3 * t + 0.7 * t * t * t
 
 
-def _lid_squeeze(w_up: np.ndarray, w_pale: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """Per station, the squeeze (at most `LASH_SQUEEZE`, negative: stretched near the lashes)
-    that leaves the avatar's pale lid band at least `PALE_SHARE` of the shut upper lid.
-
-    In the band's own parameter (0 at its top `top`, 1 at the lid `w_up`), the pale skin is the
-    last share p; the squeeze f(t) = t + s (S(t) - t) must keep f(1 - q) >= 1 - p. Any s above
-    -1/1.4 keeps f increasing (f' = 1 + s (2.1 t^2 - 0.7)), so the re-parametrisation stays
-    monotone and the knots in order."""
-    p = np.clip((w_up - w_pale) / np.maximum(w_up - top, 1e-6), 0.0, 1.0)
-    q = PALE_SHARE
-    need = (p - q) / ((1.0 - q) - _squeeze(np.float64(1.0 - q)))
-    return np.clip(need, SQUEEZE_MIN, LASH_SQUEEZE)
-
-
-def _station_lids(lids: np.ndarray | None, eye: int, src_up: np.ndarray, s0: np.ndarray,
-                  s1: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The avatar's measured lash line and pale-band top (`pale_lid_bands`) at each station's
-    source upper-lid point; (None, None) where they were not measured."""
-    if lids is None:
-        return None, None
-    u_src = (src_up - s0) @ (s1 - s0) / max(float((s1 - s0) @ (s1 - s0)), 1e-9)
-    grid = np.linspace(0.0, 1.0, lids.shape[1])
-    return np.interp(u_src, grid, lids[eye, :, 0]), np.interp(u_src, grid, lids[eye, :, 1])
-
-
 def _lid_curves(points: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
     """Upper and lower lid polylines, corner to corner, (N, 2) each."""
     corners, upper, lower = _EYES[eye]
     return (points[[corners[0], *upper, corners[1]], :2], points[[corners[0], *lower, corners[1]], :2])
-
-
-def _upward_normal(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """Unit normal of the eye's corner line pointing from the lower lid to the upper one."""
-    along = upper[-1] - upper[0]
-    up = np.array([-along[1], along[0]]) / max(float(np.linalg.norm(along)), 1e-6)
-    return up if float((upper.mean(axis=0) - lower.mean(axis=0)) @ up) > 0 else -up
-
-
-def _lid_profile(profile: np.ndarray, step: float, start: int) -> tuple[float, float]:
-    """(lash line, top of the pale lid band), in pixels above the landmark line.
-
-    `profile`: luminance going up from the lid, `step` pixels per sample, the landmark at
-    index `start`. The lash line is the darkest sample within a few pixels of the landmarks
-    (they often sit a pixel or two off it); the pale band is what stays lighter than
-    `PALE_LEVEL` of the way from the lashes to the skin further up, until a brow shadow."""
-    near = profile[: start + int(round(3.0 / step)) + 1]
-    i_lash = int(np.argmin(near))
-    lash, skin = float(near[i_lash]), float(np.percentile(profile[i_lash:], 90))
-    bright = profile[i_lash:] >= lash + PALE_LEVEL * (skin - lash)
-    if skin - lash < 8.0 or not bright.any():  # no contrast: no lash line, nothing to protect
-        return 0.0, float((len(profile) - 1 - start) * step)
-    first = int(np.argmax(bright))
-    dark_after = np.flatnonzero(~bright[first:])
-    end = i_lash + first + (int(dark_after[0]) if len(dark_after) else len(bright) - first)
-    return float((i_lash - start) * step), float((end - start) * step)
-
-
-def pale_lid_bands(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(2, _SAMPLES, 2) per eye, per station along its upper lid (evenly in the projection on
-    its corner line, 0 to 1): how far above the upper-lid landmarks the avatar's lash line
-    lies (negative: below) and its pale lid skin reaches, in image pixels. Measured once per
-    avatar on its rest image; `sharpen_lids` keeps that band from being squeezed to a sliver on a shut eye (a thin band under a dark brow
-    shadow vanished, the shadow reached the lashes and MediaPipe read the eye half open)."""
-    gray = cv2.GaussianBlur(cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 0.7)
-    out = np.zeros((2, _SAMPLES, 2), np.float32)
-    step = 0.5
-    for eye in (0, 1):
-        upper, lower = _lid_curves(points, eye)
-        width = float(np.linalg.norm(upper[-1] - upper[0]))
-        up = _upward_normal(upper, lower)
-        e = (upper[-1] - upper[0]) / max(width, 1e-6)
-        u = (upper - upper[0]) @ e / max(width, 1e-6)
-        order = np.argsort(u, kind="stable")
-        us = np.linspace(0.0, 1.0, _SAMPLES)
-        base = np.stack([np.interp(us, u[order], upper[order, k]) for k in (0, 1)], 1)
-        offs = np.arange(-2.0, BAND * width + step, step)
-        q = (base[:, None, :] + offs[None, :, None] * up).astype(np.float32)
-        prof = cv2.remap(gray, q[..., 0], q[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        start = int(round(2.0 / step))
-        out[eye] = [_lid_profile(row, step, start) for row in prof]
-    return out
-
-
-PALE_LEVEL = 0.6  # share of the way from the lashes to the skin above which a pixel is lid skin
 
 
 def rowwise_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -211,8 +129,7 @@ def rowwise_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     return fp[rows, hi - 1] + (fp[rows, hi] - fp[rows, hi - 1]) * t
 
 
-def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.ndarray, cell: float,
-                 lids: np.ndarray | None = None) -> None:
+def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.ndarray, cell: float) -> None:
     """Make the backward maps (in place) take each lid exactly where the pose puts it.
 
     The warp's field is computed on a coarse grid (`cell` pixels per step) and interpolated, so
@@ -226,10 +143,7 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     (a shut eye skips the opening, it never turns it over), and the warp is injective, so the
     composed map cannot fold: the lids close sharply and nothing tears.
 
-    `posed`, `source`: (478, >=2) landmarks in crop pixels, posed and at rest. `lids`: the
-    avatar's `pale_lid_bands` (crop pixels): a shut upper lid ends on the measured lash line,
-    and its skin is squeezed towards the lashes only as far as keeps the pale lid band
-    (`_lid_squeeze`); without it, the landmarks plus `MARGIN` and `LASH_SQUEEZE` everywhere.
+    `posed`, `source`: (478, >=2) landmarks in crop pixels, posed and at rest.
     """
     h, w = mx.shape
     for eye in (0, 1):
@@ -244,7 +158,6 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         c0, e, n, width, ns_unit = _eye_axes(pu, su, sl)
         if width < 4:
             continue
-        s0, s1 = su[0], su[-1]
         d = max(2.0 * cell, BAND * width)
 
         def station(curve_p, curve_s):
@@ -266,12 +179,10 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         # faces (paintings above all) those lie a pixel or two inside the eye, and the white
         # of the eye there would show as a sliver on the shut lid.
         margin = closed * (MARGIN * gap_src + 0.02 * width)
-        lash, above = _station_lids(lids, eye, src_up, s0, s1)
-        # Where the avatar's own lash line lies below that, the shut lid ends on it: landmarks
-        # can sit above it, and a thin pale lid band then went with the margin.
-        level_up = src_up @ ns_unit - (margin if lash is None else np.minimum(margin, closed * lash))
+        level_up = src_up @ ns_unit - margin
         level_lo = src_lo @ ns_unit + margin
 
+        # Along each station's normal, where the warp samples the avatar's lid margins.
         base = c0 + np.outer(us * width, e)
         level, probe_v = _levels_across(mx, my, base, n, v_up - d, v_lo + d, ns_unit)
         w_up = rowwise_interp(level_up, level, probe_v)
@@ -279,14 +190,9 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         # Keep the knots in order so the re-parametrisation stays monotone.
         w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
         w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)
-        squeeze = np.full(_SAMPLES, LASH_SQUEEZE)
-        if above is not None:
-            w_pale = rowwise_interp(src_up @ ns_unit - above, level, probe_v)
-            squeeze = _lid_squeeze(w_up, w_pale, v_up - d)
-        shut, shut_lo = closed * squeeze, closed * LASH_SQUEEZE
+        shut = closed * LASH_SQUEEZE
 
-        _compose_lids(mx, my, c0, e, n, width, d, strength,
-                      np.column_stack([v_up, v_lo, w_up, w_lo, shut, shut_lo]))
+        _compose_lids(mx, my, c0, e, n, width, d, strength, np.column_stack([v_up, v_lo, w_up, w_lo, shut]))
 
 def _eye_axes(pu: np.ndarray, su: np.ndarray, sl: np.ndarray):
     """(c0, e, n, width, ns): the posed eye's corner, unit axis along it, unit normal from the
@@ -322,7 +228,7 @@ def _compose_lids(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.ndarray,
                   d: float, strength: float, table: np.ndarray) -> None:
     """Compose the maps (in place) with one eye's re-parametrisation along its normal `n`;
     `table` rows per station: posed lids (a_v, b_v), where the warp samples the lid margins
-    (a_w, b_w), and the upper and lower lid skin's squeeze towards the lashes."""
+    (a_w, b_w), and how far the lid skin is squeezed towards the lashes."""
     h, w = mx.shape
     base = c0 + np.outer(np.linspace(0.0, 1.0, _SAMPLES) * width, e)
     v_up, v_lo, c1 = table[:, 0], table[:, 1], c0 + e * width
@@ -340,7 +246,7 @@ def _compose_lids(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.ndarray,
     pos = np.clip(u, 0.0, 1.0) * (_SAMPLES - 1)
     i0 = np.minimum(pos.astype(np.int32), _SAMPLES - 2)
     f = (pos - i0)[:, None]
-    a_v, b_v, a_w, b_w, sq, sq_lo = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
+    a_v, b_v, a_w, b_w, sq = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
     fade = np.clip(np.minimum(u + _CORNER_FADE, 1.0 + _CORNER_FADE - u) / _CORNER_FADE, 0.0, 1.0) * strength
     inside = (v > a_v - d) & (v < b_v + d) & (fade > 0)
     if not inside.any():
@@ -351,7 +257,7 @@ def _compose_lids(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.ndarray,
     t_up = np.clip((v - (a_v - d)) / d, 0.0, 1.0)
     t_up = t_up + sq * (_squeeze(t_up) - t_up)
     t_lo = np.clip((v - b_v) / d, 0.0, 1.0)
-    t_lo = t_lo + sq_lo * ((1.0 - _squeeze(1.0 - t_lo)) - t_lo)
+    t_lo = t_lo + sq * ((1.0 - _squeeze(1.0 - t_lo)) - t_lo)
     t_mid = np.clip((v - a_v) / np.maximum(b_v - a_v, 1e-6), 0.0, 1.0)
     v2 = np.where(v < a_v, (a_v - d) + (a_w - (a_v - d)) * t_up,
                   np.where(v > b_v, b_w + (b_v + d - b_w) * t_lo, a_w + (b_w - a_w) * t_mid))

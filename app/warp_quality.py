@@ -156,13 +156,17 @@ def _duplicated(mx, my, xs, ys, animated, jac) -> np.ndarray:
 
 
 def pop(prev: tuple[np.ndarray, np.ndarray], cur: tuple[np.ndarray, np.ndarray],
-        landmark_motion_px: float) -> float:
+        landmark_motion_px: float, openings: np.ndarray | None = None) -> float:
     """How far the map jumped between two frames (99th percentile over the pixels that moved,
     output pixels) for each pixel the posed landmarks moved (their largest motion, plus one
     pixel so a still face does not divide by zero). About 1 or less for a smooth map; a patch
-    that pops in or out reads several times that."""
+    that pops in or out reads several times that. `openings`: pixels left out (the mouth
+    interior and the eyes in either frame: a mouth that starts to open shows its whole
+    interior at once, by design, and it is painted over)."""
     jump = np.hypot(cur[0] - prev[0], cur[1] - prev[1])
     moved = jump > 0.05
+    if openings is not None:
+        moved &= ~openings
     if not moved.any():
         return 0.0
     return float(np.percentile(jump[moved], 99) / (landmark_motion_px + 1.0))

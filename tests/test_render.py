@@ -146,19 +146,20 @@ def test_head_sweep_renders_without_folds_or_pops(avatar, data_dir, axis, limit)
     driver = load_avatar(data_dir / "portraits" / "lp_s42.jpg").face.landmarks
     reference = DriverReference.from_landmarks(driver)
     renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
-    prev = prev_lm = None
+    prev = prev_lm = prev_open = None
     pops, turned = [], []
     for degrees in np.arange(-limit, limit + 0.1, 3.0):
         motion = measure_motion(reference, _swept_driver(driver, axis, degrees))
         posed = apply_motion(avatar.face, motion, RetargetSettings(), reference)
         mx, my = renderer.frame_maps(posed)
         local = renderer.local_landmarks(posed)
-        q = wq.analyse_map(mx, my, wq.openings_mask(mx.shape, mx, my, local, renderer.rest_landmarks))
+        openings = wq.openings_mask(mx.shape, mx, my, local, renderer.rest_landmarks)
+        q = wq.analyse_map(mx, my, openings)
         assert q.fold_pct == 0.0, f"{axis} {degrees}: {q}"
         assert q.duplicated_pct < 0.05, f"{axis} {degrees}: {q}"
         if prev is not None:
-            pops.append(wq.pop(prev, (mx, my), float(np.abs(local[:, :2] - prev_lm[:, :2]).max())))
-        prev, prev_lm = (mx, my), local
+            pops.append(wq.pop(prev, (mx, my), float(np.abs(local[:, :2] - prev_lm[:, :2]).max()), openings | prev_open))
+        prev, prev_lm, prev_open = (mx, my), local, openings
         turned.append(np.hypot(*(local[:, :2] - renderer.rest_landmarks).T).max())
     assert max(turned) > 0.1 * avatar.face.size  # the sweep really turns the head
     assert max(pops) < 2.0, pops

@@ -72,6 +72,7 @@ class WarpMeter:
     _worst: list[tuple[tuple[float, float, float], int, WorstFrame]] = field(default_factory=list)
     _prev_maps: tuple[np.ndarray, np.ndarray] | None = None
     _prev_local: np.ndarray | None = None
+    _prev_openings: np.ndarray | None = None
 
     def measure(self, index: int, posed, rotation: np.ndarray, output_image: np.ndarray,
                 driver: np.ndarray) -> WarpFrame:
@@ -85,10 +86,10 @@ class WarpMeter:
         openings = wq.openings_mask(mx.shape, mx, my, local, r.rest_landmarks)
         quality, flags = wq.analyse_map(mx, my, openings, flags=True)
         pop = math.nan
-        if self._prev_maps is not None and self._prev_local is not None:
+        if self._prev_maps is not None and self._prev_local is not None and self._prev_openings is not None:
             moved = float(np.linalg.norm(local[:, :2] - self._prev_local[:, :2], axis=1).max())
-            pop = wq.pop(self._prev_maps, (mx, my), moved)
-        self._prev_maps, self._prev_local = (mx, my), local
+            pop = wq.pop(self._prev_maps, (mx, my), moved, openings | self._prev_openings)
+        self._prev_maps, self._prev_local, self._prev_openings = (mx, my), local, openings
         yaw, pitch, roll = rotation_to_euler(rotvec_to_matrix(rotation))
         wf = WarpFrame(index, quality.fold_pct, quality.stretch_pct, quality.duplicated_pct, pop,
                        float(yaw), float(pitch), float(roll))
@@ -107,7 +108,7 @@ class WarpMeter:
 
     def reset_motion(self) -> None:
         """Forget the previous map (a cut): the next frame has no pop."""
-        self._prev_maps, self._prev_local = None, None
+        self._prev_maps, self._prev_local, self._prev_openings = None, None, None
 
     @property
     def worst(self) -> list[WorstFrame]:

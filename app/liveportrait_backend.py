@@ -30,7 +30,7 @@ from models.liveportrait.config import RELEASE_HINT
 from .blend import blend_region
 from .liveportrait_renderer import LivePortraitSettings, SquareBox, cat_info, crop_square, face_box, paste_mask
 from .render import RenderSettings
-from .renderers import LIVEPORTRAIT, FaceJob, RendererChoice, WeightsMissing
+from .renderer_types import LIVEPORTRAIT, FaceJob, RendererChoice, WeightsMissing
 
 if TYPE_CHECKING:
     from .animator import Animator

@@ -101,11 +101,16 @@ LASH_STRENGTH = 1.0  # share of the way to the avatar's own lash colour at full 
 _SAMPLES = 24  # stations along each eye where the lid geometry is evaluated
 _PROBES = 24  # samples along each station's normal where the warp's lid positions are looked up
 _CORNER_FADE = 0.15  # eye widths beyond each corner over which the correction fades out
-LASH_SQUEEZE = 1.0  # 0: a shut lid's skin is stretched evenly; 1: mostly away from the lashes
+# 0: a shut lid's skin is stretched evenly; 1: mostly away from the lashes. At 1 the skin at
+# the band's top was stretched about 7 times (vertical streaks over a shut eye, and MediaPipe
+# read one eye of a pair open); at 0 the lash line is stretched into a dark band instead.
+LASH_SQUEEZE = 0.5
 SHARPEN_FROM = 0.75  # relative openness below which the lids are sharpened,
 SHARPEN_RAMP = 0.25  # fully from SHARPEN_FROM - SHARPEN_RAMP
 MARGIN = 0.2  # of the rest lid gap
-BAND = 0.4  # eye widths above and below the lids over which the lid skin is re-laid
+# Eye widths above and below the lids over which the lid skin is re-laid: the wider, the less
+# it is stretched, but the more of what lies above (brows, a glasses frame) bends on a blink.
+BAND = 0.6
 
 
 def _squeeze(t: np.ndarray) -> np.ndarray:

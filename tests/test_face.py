@@ -205,6 +205,35 @@ def test_shut_lids_take_no_tint_and_no_darker_line_than_their_own_lashes(data_di
     assert canvas[changed].min() >= lashes.min() - 1  # never darker than the portrait's lashes
 
 
+@pytest.mark.parametrize("portrait", ["lp_s9.jpg", "astronaut.png"])
+def test_a_shut_eye_stretches_its_lid_skin_no_more_than_four_times(data_dir, portrait):
+    """The lid skin laid over a shut eye is stretched at most 4 times in area anywhere in the
+    eye's band. Squeezed hard towards the lashes it was stretched 8-10 times at the band's top:
+    vertical streaks over the eye, and MediaPipe read one eye of a pair open."""
+    import dataclasses
+
+    from app.eyes import eye_contour
+    from app.render import Renderer
+    from app.retarget import Motion, RetargetSettings, apply_motion
+    from app.warp_quality import jacobian
+    from engines.torch_engine import TorchFieldEngine
+
+    avatar = load_avatar(data_dir / "portraits" / portrait)
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    shut = dataclasses.replace(Motion.neutral(), eye_openness=np.array([0.05, 0.05]))
+    posed = apply_motion(avatar.face, shut, RetargetSettings())
+    mx, my = renderer.frame_maps(posed)
+    xx, xy, yx, yy = jacobian(mx, my)
+    area = xx * yy - xy * yx  # avatar area per output area: 1/4 is a fourfold stretch
+    local = renderer.local_landmarks(posed)
+    for eye in (0, 1):
+        contour = eye_contour(local, eye)
+        width = float(np.ptp(contour[:, 0]))
+        (x0, y0), (x1, y1) = contour.min(axis=0) - (0, 0.7 * width), contour.max(axis=0) + (0, 0.7 * width)
+        band = area[int(y0):int(y1), int(x0):int(x1)]
+        assert band.min() > 0.25, (eye, band.min())
+
+
 @pytest.fixture(scope="module")
 def laughing_portrait(data_dir, tmp_path_factory):
     """A frame of lp_d12 at its widest laugh, saved as an image: an open-mouth portrait."""

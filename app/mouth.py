@@ -27,6 +27,7 @@ class MouthPalette:
     cavity: np.ndarray  # (3,) the deepest shadow
     lip_shadow: np.ndarray  # (3,) the cavity's rim, under the lips
     teeth: np.ndarray  # (3,)
+    tongue: np.ndarray  # (3,) the lips' colour in the mouth's shade
 
 
 # Shares of the avatar's own colours the interior is made of (why: a cavity is a lip-coloured
@@ -37,6 +38,9 @@ CAVITY_CHROMA = 0.6  # of the lips' chroma
 TEETH_CHROMA = 0.25  # of the skin's chroma
 TEETH_HEIGHT = 0.11  # upper teeth, in mouth widths (sized to the avatar's mouth)
 TEETH_FROM = 0.06  # opening (area over width squared) from which the teeth show
+TEETH_LIGHT = 0.5  # teeth lightness: this share of the way from the skin's to the face's lightest
+TONGUE_SHADE = 0.6  # of the lips' lightness and chroma
+TONGUE_FROM = 0.1  # opening from which the tongue shows
 
 
 def mouth_palette(image: np.ndarray, points: np.ndarray, skin_lab: tuple[np.ndarray, np.ndarray]) -> MouthPalette:
@@ -64,8 +68,10 @@ def mouth_palette(image: np.ndarray, points: np.ndarray, skin_lab: tuple[np.ndar
         return out
 
     teeth = shade(skin, 1.0, TEETH_CHROMA)
-    teeth[0] = max(light * 0.95, float(skin[0]))
-    return MouthPalette(shade(lip, CAVITY_LIGHTNESS, CAVITY_CHROMA), shade(lip, RIM_LIGHTNESS, CAVITY_CHROMA), teeth)
+    # Teeth sit in the mouth's shade: at the face's very lightest they read as a white sticker.
+    teeth[0] = float(skin[0]) + TEETH_LIGHT * max(light - float(skin[0]), 0.0)
+    return MouthPalette(shade(lip, CAVITY_LIGHTNESS, CAVITY_CHROMA), shade(lip, RIM_LIGHTNESS, CAVITY_CHROMA), teeth,
+                        shade(lip, TONGUE_SHADE, TONGUE_SHADE))
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,10 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
 def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int], palette: MouthPalette,
              amount: float) -> np.ndarray:
     """The interior, BGR, (size[1], size[0]): the rim's shadow fading to the deep cavity away
-    from the lips, and the upper teeth (a band under the upper lip, `TEETH_HEIGHT` mouth widths
-    tall, narrower than the mouth) once the opening passes `TEETH_FROM`."""
+    from the lips; on a wider opening the tongue, low in the mouth, from `TONGUE_FROM`; and the
+    upper teeth (a band under the upper lip, `TEETH_HEIGHT` mouth widths tall, narrower than
+    the mouth, shaded) once the opening passes `TEETH_FROM`. A flat black hole under a flat
+    white bar read as a sticker, not a mouth."""
     w, h = size
     inside = np.zeros((h, w), np.uint8)
     cv2.fillPoly(inside, [np.round(local_poly * 4).astype(np.int32)], 255, shift=2)
@@ -133,24 +141,71 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
     width = max(float(np.linalg.norm(corners[1] - corners[0])), 1.0)
     t = np.clip(depth / max(0.08 * width, 1.0), 0.0, 1.0)[..., None]
     lab = palette.lip_shadow * (1 - t) + palette.cavity * t
+    along, across, top, bottom = _mouth_axes(local_poly, corners, size)
+    lab = _lay(lab, palette.tongue, _tongue(along, across, top, bottom, width)
+               * float(np.clip((amount - TONGUE_FROM) / 0.05, 0.0, 1.0)))
     show = float(np.clip((amount - TEETH_FROM) / 0.04, 0.0, 1.0))
     if show > 0.0:
-        e = (corners[1] - corners[0]) / width
-        n = np.array([-e[1], e[0]])
-        centre = (corners[0] + corners[1]) / 2
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        along = (xs - centre[0]) * e[0] + (ys - centre[1]) * e[1]
-        across = (xs - centre[0]) * n[0] + (ys - centre[1]) * n[1]
-        upper = local_poly[: len(local_poly) // 2]
-        top = float(np.median((upper - centre) @ n))
-        if float((local_poly[len(local_poly) // 2:] - centre).mean(axis=0) @ n) < top:  # n points up
-            across, top = -across, -top
-        band = np.clip((top + TEETH_HEIGHT * width - across) / 1.5, 0.0, 1.0)
+        teeth_h = TEETH_HEIGHT * width
+        v = (across - top) / max(teeth_h, 1e-6)  # 0 at the upper lip, 1 at the biting edge
+        band = np.clip((1.0 - v) * teeth_h / max(1.5, 0.25 * teeth_h), 0.0, 1.0)
         band *= np.clip((0.36 * width - np.abs(along)) / (0.08 * width), 0.0, 1.0)
-        # The teeth darken towards the corners, as they turn away into the mouth.
-        shade = 1.0 - 0.35 * np.clip(np.abs(along) / (0.36 * width), 0.0, 1.0) ** 2
+        # Darker towards the corners, where the teeth turn away into the mouth, and just under
+        # the upper lip, in its shadow.
+        shade = 1.0 - 0.5 * np.clip(np.abs(along) / (0.36 * width), 0.0, 1.0) ** 2
+        shade *= 0.8 + 0.2 * np.clip(v / 0.35, 0.0, 1.0)
+        shade *= 1.0 - TOOTH_GAP_DARK * _tooth_gaps(along, width) * np.clip((v - 0.3) / 0.7, 0.0, 1.0)
         teeth = np.broadcast_to(palette.teeth, lab.shape).copy()
         teeth[..., 0] *= shade
-        b = (band * show)[..., None]
-        lab = lab * (1 - b) + teeth * b
+        lab = _lay(lab, teeth, band * show)
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+
+
+# Where neighbouring upper teeth meet, in mouth widths from the middle (incisors, laterals,
+# canines, premolars), and how much darker those joins are, most at the biting edge.
+TOOTH_JOINS = (0.0, 0.09, 0.165, 0.235)
+TOOTH_GAP_DARK = 0.12
+
+
+def _tooth_gaps(along: np.ndarray, width: float) -> np.ndarray:
+    """1 on the joins between teeth (a pixel wide at least), 0 between them: a row of teeth
+    rather than one bar."""
+    a = np.abs(along)
+    sigma = max(0.7, 0.006 * width)
+    return np.max([np.exp(-(((a - j * width) / sigma) ** 2)) for j in TOOTH_JOINS], axis=0)
+
+
+def _lay(lab: np.ndarray, colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    b = weight[..., None]
+    return lab * (1 - b) + colour * b
+
+
+def _mouth_axes(local_poly: np.ndarray, corners: np.ndarray,
+                size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Per pixel, the position along the corner line from its middle and across it, growing
+    from the upper lip towards the lower; and the upper and the lower lip's median across."""
+    w, h = size
+    width = max(float(np.linalg.norm(corners[1] - corners[0])), 1.0)
+    e = (corners[1] - corners[0]) / width
+    n = np.array([-e[1], e[0]])
+    centre = (corners[0] + corners[1]) / 2
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    along = (xs - centre[0]) * e[0] + (ys - centre[1]) * e[1]
+    across = (xs - centre[0]) * n[0] + (ys - centre[1]) * n[1]
+    half = len(local_poly) // 2
+    top = float(np.median((local_poly[:half] - centre) @ n))
+    bottom = float(np.median((local_poly[half:] - centre) @ n))
+    if bottom < top:  # n points up
+        across, top, bottom = -across, -top, -bottom
+    return along, across, top, bottom
+
+
+def _tongue(along: np.ndarray, across: np.ndarray, top: float, bottom: float, width: float) -> np.ndarray:
+    """The tongue's cover (0..1): a soft ellipse resting on the lower lip, a third of the
+    mouth wide either side and under half the opening tall, shaded darker towards its back."""
+    gap = max(bottom - top, 1.0)
+    centre, ra, rc = bottom + 0.1 * gap, 0.3 * width, 0.5 * gap
+    r2 = (along / ra) ** 2 + ((across - centre) / rc) ** 2
+    cover = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
+    back = np.clip((across - (centre - rc)) / rc, 0.0, 1.0)  # 0 at its far edge
+    return cover * (0.5 + 0.5 * back)

@@ -120,11 +120,33 @@ def test_mouth_cavity_stays_dark_on_a_brighter_avatar():
 
     skin_bgr = cv2.cvtColor(np.array([[[207, 132, 157]]], np.uint8), cv2.COLOR_LAB2BGR)
     lip_bgr = cv2.cvtColor(np.array([[[150, 160, 150]]], np.uint8), cv2.COLOR_LAB2BGR)
-    palette = MouthPalette(np.array([33.0, 147.0, 141.0]), np.array([75.0, 147.0, 141.0]), np.array([220.0, 129.0, 135.0]))
+    palette = MouthPalette(np.array([33.0, 147.0, 141.0]), np.array([75.0, 147.0, 141.0]), np.array([220.0, 129.0, 135.0]),
+                           np.array([90.0, 150.0, 140.0]))
     poly = np.array([[2, 10], [20, 4], [38, 10], [20, 16]], float)
     out = interior(poly, poly[[0, 2]], (40, 20), palette, 0.02)
     l_out = cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[10, 15:25, 0].mean()
     assert l_out < 0.5 * 207 and skin_bgr.any() and lip_bgr.any()
+
+
+def test_a_wide_mouth_shows_a_tongue_and_a_row_of_shaded_teeth_not_a_hole_and_a_bar():
+    """On a wide opening the lower part of the cavity is the tongue (lighter than the cavity's
+    middle), and the teeth are darker at the corners and where neighbouring teeth meet than
+    in the middle of a tooth (a flat white bar over a black hole read as a sticker)."""
+    import cv2
+
+    from app.mouth import TEETH_HEIGHT, TOOTH_JOINS, MouthPalette, interior
+
+    palette = MouthPalette(np.array([30.0, 150.0, 140.0]), np.array([70.0, 150.0, 140.0]), np.array([200.0, 129.0, 135.0]),
+                           np.array([100.0, 150.0, 140.0]))
+    poly = np.array([[10, 40], [40, 20], [70, 22], [100, 20], [130, 40], [100, 70], [70, 75], [40, 70]], float)
+    out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 90), palette, 0.3), cv2.COLOR_BGR2LAB)[..., 0].astype(float)
+    width = 120.0
+    edge = int(22 + 0.8 * TEETH_HEIGHT * width)  # near the biting edge, below the upper lip's middle
+    assert out[68, 70] > out[50, 70] + 15  # the tongue, low in the mouth, above the dark middle
+    join = int(round(70 + TOOTH_JOINS[1] * width))
+    tooth = int(round(70 + (TOOTH_JOINS[1] + TOOTH_JOINS[2]) / 2 * width))
+    assert out[edge, join] < out[edge, tooth] - 3  # teeth meet in a darker line
+    assert out[edge, 70 + int(0.3 * width)] < out[edge, tooth] - 10  # and turn dark towards the corners
 
 
 def _swept_driver(points: np.ndarray, axis: str, degrees: float) -> np.ndarray:

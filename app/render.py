@@ -9,6 +9,7 @@ than a float32 `grid_sample` there), `grid_sample` where the image already lives
 from __future__ import annotations
 
 from dataclasses import dataclass
+import time
 from typing import Callable
 
 import cv2
@@ -67,6 +68,8 @@ class Renderer:
         # interior shows once the posed lips part further than that.
         closed = close_rest_lips(avatar.face.landmarks, part_indices()["mouth"])
         self._mouth_rest_area = min(avatar.mouth_area, polygon_area(closed[list(INNER_LIPS), :2]))
+        # Milliseconds of each pass of the last frame (`python -m app.bench --passes` reads them).
+        self.pass_ms: dict[str, float] = {}
 
     @property
     def rig_tensors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -94,10 +97,15 @@ class Renderer:
     def frame_maps(self, posed: PosedFace, grid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The final maps `render_crop` samples the crop with (crop pixels, output -> avatar):
         what the warp-quality measures look at. `grid`: as in `render_crop`."""
+        t0 = time.perf_counter()
         mx, my = self.maps_from_grid(grid) if grid is not None else self.sampling_maps(posed)
         local = self.local_landmarks(posed)
+        t1 = time.perf_counter()
         sharpen_lids(mx, my, local, self._rest_local, self._cell)  # lids at pixel resolution
+        t2 = time.perf_counter()
         sharpen_lips(mx, my, local, self._rest_local, self._cell)  # and the inner lips
+        t3 = time.perf_counter()
+        self.pass_ms.update(maps=(t1 - t0) * 1e3, lids=(t2 - t1) * 1e3, lips=(t3 - t2) * 1e3)
         return mx, my
 
     def local_landmarks(self, posed: PosedFace) -> np.ndarray:
@@ -121,15 +129,22 @@ class Renderer:
         c = self.avatar.rig.crop
         mx, my = maps if maps is not None else self.frame_maps(posed, grid)
         local = self.local_landmarks(posed)
+        t0 = time.perf_counter()
         m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)  # fixed-point maps remap ~2x faster
         warped = cv2.remap(self._layer, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if warped.shape[2] == 4:  # the warped person over the still background plate
             warped = composite(warped, self.avatar.background)
+        t1 = time.perf_counter()
         neutral = posed.head.apply(self.avatar.face.landmarks[:, :2]) - (c.x0, c.y0)
         self._gaze.apply(warped, mx, my, local, neutral, posed.head.scale, posed.head.rotation)
+        t2 = time.perf_counter()
         close_eyes(warped, local, self._rest_openness, self._lashes)
+        t3 = time.perf_counter()
         if self.settings.fill_mouth:
             fill_mouth(warped, local, self._mouth_rest_area, self._palette, mouth)
+        t4 = time.perf_counter()
+        self.pass_ms.update(remap=(t1 - t0) * 1e3, gaze=(t2 - t1) * 1e3, lashes=(t3 - t2) * 1e3,
+                            mouth=(t4 - t3) * 1e3)
         return warped
 
     def render(self, posed: PosedFace, mouth: MouthSource | None = None) -> np.ndarray:

@@ -25,6 +25,22 @@ def d10_faces(data_dir) -> tuple[list[np.ndarray], list[np.ndarray]]:
         return frames, [tracker.detect(f)[0].landmarks for f in frames]
 
 
+def test_close_up_moments_are_the_drivers_own_extremes(d10_faces):
+    """The close-up sheets (python -m app.evaluate.closeups) show what their labels say: the
+    blink is the driver's most shut frame, the open mouth its widest, the glances its iris's
+    two extremes, the shut mouth a closed one."""
+    from app.evaluate.closeups import pick_moments
+    from app.face_metrics import eye_openness, iris_position
+
+    faces = d10_faces[1]
+    moments = dict(pick_moments(faces))
+    gaps = [mouth_gap(p) for p in faces]
+    assert moments["mouth open"] == int(np.argmax(gaps)) and gaps[moments["mouth shut"]] < 0.01
+    assert moments["blink"] == int(np.argmin([eye_openness(p).mean() for p in faces]))
+    x = [iris_position(p)[:, 0].mean() for p in faces]
+    assert x[moments["glance -"]] < np.median(x) < x[moments["glance +"]]
+
+
 def _obs(points: np.ndarray) -> FaceObservation:
     return FaceObservation(points.astype(np.float32), (512, 512))
 

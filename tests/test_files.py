@@ -472,7 +472,7 @@ def test_live_preview_ends_on_q_escape_or_closing_the_window(driver_copy: Path, 
 
 # --- 8. tools without the footage folder --------------------------------------------------
 
-@pytest.mark.parametrize("tool", ["app.bench", "app.contact_sheet", "app.evaluate"])
+@pytest.mark.parametrize("tool", ["app.bench", "app.contact_sheet", "app.evaluate", "app.evaluate.closeups"])
 def test_tools_without_footage_say_what_they_need(tmp_path: Path, tool: str) -> None:
     env = {**os.environ, "PUPPETCAM_DATA": str(tmp_path / "nowhere")}
     done = subprocess.run([sys.executable, "-m", tool], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)

@@ -324,6 +324,34 @@ def plot_cross(crosses: list[CrossResult], path: Path) -> None:
     plt.close(fig)
 
 
+FACE_DETAIL_NOTE = (
+    "MediaPipe on the driver and on the output's 256x256 face crop, sampled frames "
+    "(`app/face_metrics.py`). Gaze: the iris centre against the eye corners (x) and the lids' "
+    "midline (y), both eyes averaged, frames with both faces' eyes open; gain is the output's "
+    "spread over the driver's. Blink asymmetry: mean |right − left| output openness (each eye "
+    "against its own median) where the driver's eyes are both shut (blank: no such frame). "
+    "Mouth ΔE: CIELAB distance of the output's mouth interior to the avatar's own palette (its "
+    "lips, cheeks and rest interior in 12 shades each).\n")
+
+
+def face_detail_rows(results) -> list[list[str]]:
+    """Per pair, and their mean, the eye and mouth measures of `reenactment.face_details`."""
+    rows = []
+    for r in results:
+        d = r.face_details
+        rows.append([r.name, f"{fmt(d.get('gaze_gain_x'), 2)} / {fmt(d.get('gaze_gain_y'), 2)}",
+                     f"{fmt(d.get('gaze_corr_x'), 2)} / {fmt(d.get('gaze_corr_y'), 2)}",
+                     fmt(d.get("blink_asymmetry"), 3), fmt(d.get("mouth_interior_delta_e"), 1)])
+    if results:
+        def mean(key: str) -> float:
+            return _mean(r.face_details.get(key, math.nan) for r in results)
+
+        rows.append(["**mean**", f"{fmt(mean('gaze_gain_x'), 2)} / {fmt(mean('gaze_gain_y'), 2)}",
+                     f"{fmt(mean('gaze_corr_x'), 2)} / {fmt(mean('gaze_corr_y'), 2)}",
+                     fmt(mean("blink_asymmetry"), 3), fmt(mean("mouth_interior_delta_e"), 1)])
+    return rows
+
+
 def warp_rows(results) -> list[list[str]]:
     """Table rows of the map-quality numbers per run, with a pooled row over all of them."""
     def row(name: str, ws: dict[str, float]) -> list[str]:
@@ -575,6 +603,10 @@ def write_report(out_dir: Path, run: RunInfo, selfs: list[SelfResult], crosses: 
     add("\n### Head pose and identity\n")
     add(_table(["pair", "pose err °", "p95", "|Δ| yaw / pitch / roll °", "requested °", "identity dist", "< 0.6",
                 "avatar vs driver"], rows))
+    add("\n### Eyes and mouth\n")
+    add(FACE_DETAIL_NOTE)
+    add(_table(["pair", "gaze gain x / y", "gaze corr x / y", "blink asymmetry", "mouth interior ΔE"],
+               face_detail_rows(ok_cross)))
     add("\n![cross-reenactment](plots/cross_reenactment.png)\n")
     add("### Warp quality of the final sampling map\n")
     add("Measured on every frame run above (self- and cross-reenactment) by `app.warp_quality`, on the very map "

@@ -1,0 +1,118 @@
+"""Eye and mouth close-ups: `python -m app.evaluate.closeups [--out DIR] [PORTRAIT ...]`.
+
+Each portrait is driven by one clip (default `lp_d10.mp4`: glances both ways, blinks, talking)
+through the whole pipeline; five moments are picked from the driver's own landmarks (glance
+left, glance right, blink, widest mouth, shut mouth) and one sheet per portrait is written:
+rows driver eyes, output eyes, driver mouth, output mouth. Run it at two commits for a before /
+after pair (docs/closeups/).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+import sys
+
+import cv2
+import numpy as np
+
+from app import face_metrics as fm
+from app.avatar import load_avatar
+from app.capture import VideoFileSource
+from app.data_dir import default_data_dir, missing_data_message
+from app.errors import PuppetCamError
+from app.pipeline import PipelineSettings, Puppeteer
+
+DEFAULT_PORTRAITS = ("astronaut.png", "lp_s9.jpg", "lp_s2.jpg", "lp_s7.jpg", "grace_hopper.jpg")
+TILE = (240, 108)  # width, height of one close-up
+
+
+def pick_moments(driver: list[np.ndarray]) -> list[tuple[str, int]]:
+    """(label, frame) for glance −, glance +, blink, mouth open, mouth shut, from the driver's
+    landmarks (glances and the shut mouth among frames with the eyes open)."""
+    iris_x = np.array([fm.iris_position(p)[:, 0].mean() for p in driver])
+    eyes = np.array([fm.eye_openness(p).mean() for p in driver])
+    mouth = np.array([fm.mouth_gap(p) for p in driver])
+    open_eyes = eyes > 0.7 * np.median(eyes)
+    idx = np.arange(len(driver))
+    cand = idx[open_eyes] if open_eyes.any() else idx
+    return [("glance -", int(cand[np.argmin(iris_x[cand])])), ("glance +", int(cand[np.argmax(iris_x[cand])])),
+            ("blink", int(np.argmin(eyes))), ("mouth open", int(np.argmax(mouth))),
+            ("mouth shut", int(cand[np.argmin(mouth[cand])]))]
+
+
+def _crop(image: np.ndarray, points: np.ndarray, part: str) -> np.ndarray:
+    """The eyes (both) or the mouth of a face, scaled to TILE."""
+    if part == "eyes":
+        centre = points[[33, 263], :2].mean(axis=0)
+        half = np.array([1.0, 0.45]) * 0.75 * np.linalg.norm(points[33, :2] - points[263, :2])
+    else:
+        centre = points[[61, 291, 0, 17], :2].mean(axis=0)
+        half = np.array([1.0, 0.45]) * 1.0 * np.linalg.norm(points[61, :2] - points[291, :2])
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(centre - half).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(centre + half).astype(int), (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros((TILE[1], TILE[0], 3), np.uint8)
+    return cv2.resize(image[y0:y1, x0:x1], TILE, interpolation=cv2.INTER_CUBIC)
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    out = tile.copy()
+    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def closeup_sheet(portrait: Path, clip: Path, max_frames: int = 300) -> np.ndarray:
+    """One portrait's sheet (BGR): columns the five moments, rows driver / output eyes and mouth."""
+    avatar = load_avatar(portrait)
+    frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    with VideoFileSource(clip) as source:
+        puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(engine="torch"))
+        try:
+            while len(frames) < max_frames and (frame := source.read()) is not None:
+                result = puppeteer.process(frame)
+                if result.faces[0] is not None:
+                    frames.append((frame.image, result.faces[0].landmarks, result.image, result.posed[0].landmarks))
+        finally:
+            puppeteer.close()
+    if not frames:
+        raise PuppetCamError(f"No face found in {clip}.", "Use a clip that shows a face.")
+    rows: list[list[np.ndarray]] = [[], [], [], []]
+    for label, t in pick_moments([f[1] for f in frames]):
+        driver, d_pts, output, o_pts = frames[t]
+        for k, (part, image, pts, who) in enumerate((("eyes", driver, d_pts, "driver"), ("eyes", output, o_pts, "output"),
+                                                      ("mouth", driver, d_pts, "driver"), ("mouth", output, o_pts, "output"))):
+            rows[k].append(_label(_crop(image, pts, part), f"{who} {part}: {label}"))
+    return np.vstack([np.hstack(r) for r in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m app.evaluate.closeups", description=__doc__.splitlines()[0])
+    p.add_argument("portraits", nargs="*", help=f"portrait files (default: {', '.join(DEFAULT_PORTRAITS)} "
+                                                "from the footage folder)")
+    p.add_argument("--clip", type=Path, default=None, help="driving clip (default: driving/lp_d10.mp4)")
+    p.add_argument("--out", type=Path, default=Path("docs/closeups"))
+    args = p.parse_args(argv)
+    data = default_data_dir()
+    clip = args.clip or data / "driving" / "lp_d10.mp4"
+    if not clip.is_file():
+        print(missing_data_message("python -m app.evaluate.closeups", clip), file=sys.stderr)
+        return 2
+    portraits = [Path(x) for x in args.portraits] or [data / "portraits" / n for n in DEFAULT_PORTRAITS]
+    args.out.mkdir(parents=True, exist_ok=True)
+    for portrait in portraits:
+        try:
+            sheet = closeup_sheet(portrait, clip)
+        except PuppetCamError as exc:
+            print(f"{portrait.name}: skipped: {exc}", file=sys.stderr)
+            continue
+        path = args.out / f"{portrait.stem}.jpg"
+        cv2.imwrite(str(path), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -388,16 +388,23 @@ def _between_lids(base: np.ndarray, posed: np.ndarray, corners, upper, lower, po
 # head stops where its ring would meet the still one (or the crop border). A face that fills
 # its frame has no band above it: its head does not rise, it nods.
 ROOM_SHARE = 1.0
+# And of the band behind the move, which it stretches: a head moving up stretches what lies
+# under its chin to fill the gap. A webcam frame cut off under the mouth has no such band, and
+# its lower lip was stretched into red streaks down to the frame's edge; at 1 a band is at
+# most doubled.
+STRETCH_SHARE = 1.0
 
 
 def head_shift(shift: np.ndarray, avatar: AvatarFace, settings: RetargetSettings) -> np.ndarray:
     """The driver's shift (face sizes), softly limited (tanh: small moves pass unchanged) to the
-    room the avatar's rig has in the direction of the move, and to `settings.max_translation`."""
+    room the avatar's rig has in the direction of the move (the band it squeezes) and behind
+    it (the band it stretches), and to `settings.max_translation`."""
     room = avatar.room / avatar.size
     out = np.zeros(2)
     for axis in (0, 1):
-        toward = room[2 * axis + (1 if shift[axis] > 0 else 0)]  # left/up for a negative shift
-        limit = min(settings.max_translation, ROOM_SHARE * toward)
+        ahead = 1 if shift[axis] > 0 else 0  # left/up for a negative shift
+        toward, behind = room[2 * axis + ahead], room[2 * axis + 1 - ahead]
+        limit = min(settings.max_translation, ROOM_SHARE * toward, STRETCH_SHARE * behind)
         if limit > 1e-6:
             out[axis] = limit * np.tanh(shift[axis] / limit)
     return out

@@ -182,6 +182,9 @@ class AvatarFace:
     # Room for the head to shift left, right, up, down (pixels) before its warp band is
     # squeezed shut (`WarpRig.head_room`); unlimited where no rig says otherwise.
     room: np.ndarray = field(default_factory=lambda: np.full(4, np.inf))
+    # How far the face lies inside the still parts, per side (`WarpRig.face_margin`): a shift
+    # away from a side stretches that band.
+    margin: np.ndarray = field(default_factory=lambda: np.full(4, np.inf))
     size: float = field(init=False)
     pivot: np.ndarray = field(init=False)
 
@@ -388,22 +391,23 @@ def _between_lids(base: np.ndarray, posed: np.ndarray, corners, upper, lower, po
 # head stops where its ring would meet the still one (or the crop border). A face that fills
 # its frame has no band above it: its head does not rise, it nods.
 ROOM_SHARE = 1.0
-# And of the band behind the move, which it stretches: a head moving up stretches what lies
-# under its chin to fill the gap. A webcam frame cut off under the mouth has no such band, and
-# its lower lip was stretched into red streaks down to the frame's edge; at 1 a band is at
-# most doubled.
+# And of the face's margin behind the move, which it stretches: a head moving up stretches
+# what lies under its chin to fill the gap. A webcam frame cut off under the mouth has no such
+# margin, and its lower lip was stretched into red streaks down to the frame's edge. (The
+# band between the rings, tried first, is thin under most portraits' heads: it stopped heads
+# rising at all, self-reenactment AKD 9.6 -> 12.4.)
 STRETCH_SHARE = 1.0
 
 
 def head_shift(shift: np.ndarray, avatar: AvatarFace, settings: RetargetSettings) -> np.ndarray:
     """The driver's shift (face sizes), softly limited (tanh: small moves pass unchanged) to the
-    room the avatar's rig has in the direction of the move (the band it squeezes) and behind
-    it (the band it stretches), and to `settings.max_translation`."""
-    room = avatar.room / avatar.size
+    room the avatar's rig has in the direction of the move (the band it squeezes), to the
+    face's margin behind it (the band it stretches), and to `settings.max_translation`."""
+    room, margin = avatar.room / avatar.size, avatar.margin / avatar.size
     out = np.zeros(2)
     for axis in (0, 1):
         ahead = 1 if shift[axis] > 0 else 0  # left/up for a negative shift
-        toward, behind = room[2 * axis + ahead], room[2 * axis + 1 - ahead]
+        toward, behind = room[2 * axis + ahead], margin[2 * axis + 1 - ahead]
         limit = min(settings.max_translation, ROOM_SHARE * toward, STRETCH_SHARE * behind)
         if limit > 1e-6:
             out[axis] = limit * np.tanh(shift[axis] / limit)

@@ -94,6 +94,16 @@ class WarpRig:
         lo_o, hi_o = outer.min(axis=0), outer.max(axis=0)
         return np.array([lo_i[0] - lo_o[0], hi_o[0] - hi_i[0], lo_i[1] - lo_o[1], hi_o[1] - hi_i[1]])
 
+    def face_margin(self) -> np.ndarray:
+        """How far (pixels) the face's landmarks lie inside the still outer ring (or the crop
+        border) on the left, right, top and bottom, 0 where the crop cuts the face off: the
+        band that a head shift the other way stretches to fill the gap the face leaves."""
+        face = self.source_points[:lm.NUM_LANDMARKS]
+        still = self.source_points[lm.NUM_LANDMARKS + RING_POINTS:lm.NUM_LANDMARKS + 2 * RING_POINTS]
+        lo_f, hi_f = face.min(axis=0), face.max(axis=0)
+        lo_s, hi_s = still.min(axis=0), still.max(axis=0)
+        return np.maximum([lo_f[0] - lo_s[0], hi_s[0] - hi_f[0], lo_f[1] - lo_s[1], hi_s[1] - hi_f[1]], 0.0)
+
     @cached_property
     def _movable(self) -> np.ndarray:
         """Landmarks and the inner ring move; the outer ring and the border stay, and so do ring

@@ -226,25 +226,24 @@ def test_a_face_cut_off_under_its_mouth_does_not_stretch_its_lip_when_it_rises(d
 
 
 def test_head_shift_is_soft_limited_by_the_rig_room():
-    """By the band it squeezes ahead and the band it stretches behind."""
+    """By the band it squeezes ahead and the face's margin it stretches behind."""
     from app.retarget import AvatarFace, RetargetSettings, head_shift
 
     pts = np.zeros((lm.NUM_LANDMARKS, 3))
     pts[list(lm.FACE_OVAL), :2] = np.random.default_rng(0).uniform(100, 200, (len(lm.FACE_OVAL), 2))
     pts[list(lm.FACE_OVAL)[0], :2] = (100, 100)
     pts[list(lm.FACE_OVAL)[1], :2] = (200, 200)
-    face = AvatarFace(pts, room=np.array([10.0, 20.0, 30.0, 100.0]))  # face size 100
+    face = AvatarFace(pts, room=np.array([10.0, 20.0, 0.0, 100.0]),  # face size 100
+                      margin=np.array([15.0, 50.0, 60.0, 60.0]))
     settings = RetargetSettings()
     small = head_shift(np.array([0.01, 0.01]), face, settings)
     assert np.allclose(small, [0.01, 0.01], rtol=0.02)  # small moves pass unchanged
     big = head_shift(np.array([1.0, 1.0]), face, settings)  # right and down
-    assert 0.9 * 0.1 < big[0] <= 0.1 + 1e-9  # the band on the left, stretched, limits it
+    assert 0.9 * 0.15 < big[0] <= 0.15 + 1e-9  # the face's margin on the left, stretched, limits it
     assert 0.9 * settings.max_translation < big[1] <= settings.max_translation + 1e-9
     back = head_shift(np.array([-1.0, -1.0]), face, settings)  # left and up
-    assert -0.1 - 1e-9 <= back[0] < -0.09  # the room on the left, squeezed
-    assert -settings.max_translation - 1e-9 <= back[1] < -0.9 * settings.max_translation
-    cut = AvatarFace(pts, room=np.array([10.0, 20.0, 0.0, 100.0]))  # nothing above the head
-    assert head_shift(np.array([0.0, -1.0]), cut, settings)[1] == 0.0  # it does not rise
-    assert head_shift(np.array([0.0, 1.0]), cut, settings)[1] == 0.0  # nor sink, stretching the top
+    assert -0.1 - 1e-9 <= back[0] < -0.09 and back[1] == 0.0  # no room above: the head does not rise
+    cut = AvatarFace(pts, room=np.array([10.0, 20.0, 30.0, 100.0]), margin=np.array([15.0, 50.0, 60.0, 0.0]))
+    assert head_shift(np.array([0.0, -1.0]), cut, settings)[1] == 0.0  # cut off under the chin: no rise
 
 

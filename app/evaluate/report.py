@@ -331,7 +331,9 @@ FACE_DETAIL_NOTE = (
     "spread over the driver's. Blink asymmetry: mean |right − left| output openness (each eye "
     "against its own median) where the driver's eyes are both shut (blank: no such frame). "
     "Mouth ΔE: CIELAB distance of the output's mouth interior to the avatar's own palette (its "
-    "lips, cheeks and rest interior in 12 shades each).\n")
+    "lips, cheeks and rest interior in 12 shades each). In brackets, the same against the posed "
+    "landmarks the renderer was asked to draw: the difference is lost in the pixels or in the "
+    "detector's reading of them.\n")
 
 
 def face_detail_rows(results) -> list[list[str]]:
@@ -340,15 +342,19 @@ def face_detail_rows(results) -> list[list[str]]:
     for r in results:
         d = r.face_details
         rows.append([r.name, f"{fmt(d.get('gaze_gain_x'), 2)} / {fmt(d.get('gaze_gain_y'), 2)}",
-                     f"{fmt(d.get('gaze_corr_x'), 2)} / {fmt(d.get('gaze_corr_y'), 2)}",
-                     fmt(d.get("blink_asymmetry"), 3), fmt(d.get("mouth_interior_delta_e"), 1)])
+                     f"{fmt(d.get('gaze_corr_x'), 2)} / {fmt(d.get('gaze_corr_y'), 2)} "
+                     f"({fmt(d.get('posed_gaze_corr_x'), 2)} / {fmt(d.get('posed_gaze_corr_y'), 2)})",
+                     f"{fmt(d.get('blink_asymmetry'), 3)} ({fmt(d.get('posed_blink_asymmetry'), 3)})",
+                     fmt(d.get("mouth_interior_delta_e"), 1)])
     if results:
         def mean(key: str) -> float:
             return _mean(r.face_details.get(key, math.nan) for r in results)
 
         rows.append(["**mean**", f"{fmt(mean('gaze_gain_x'), 2)} / {fmt(mean('gaze_gain_y'), 2)}",
-                     f"{fmt(mean('gaze_corr_x'), 2)} / {fmt(mean('gaze_corr_y'), 2)}",
-                     fmt(mean("blink_asymmetry"), 3), fmt(mean("mouth_interior_delta_e"), 1)])
+                     f"{fmt(mean('gaze_corr_x'), 2)} / {fmt(mean('gaze_corr_y'), 2)} "
+                     f"({fmt(mean('posed_gaze_corr_x'), 2)} / {fmt(mean('posed_gaze_corr_y'), 2)})",
+                     f"{fmt(mean('blink_asymmetry'), 3)} ({fmt(mean('posed_blink_asymmetry'), 3)})",
+                     fmt(mean("mouth_interior_delta_e"), 1)])
     return rows
 
 

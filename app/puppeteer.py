@@ -47,11 +47,15 @@ MotionHook = Callable[[int, Avatar, Motion], Motion]
 
 @dataclass(frozen=True)
 class PipelineSettings:
+    """What the pipeline runs with. `animator` and `mirror_input` are live: `update_settings`
+    takes them at the next frame. `engine` and `renderer` are taken when the Puppeteer is built
+    (`set_renderer` swaps a renderer). `framing` is for whoever loads the avatars (the CLI and
+    the app load with it, and reload when it changes); the Puppeteer draws the cast it is given."""
+
     framing: Framing | None = DEFAULT_FRAMING  # how a lone portrait is framed (None: its own size)
     animator: AnimatorSettings = AnimatorSettings()
     engine: str = "auto"  # see engines.select_engine
     mirror_input: bool = False  # a selfie view: the avatar moves like a mirror image
-    # Taken when the Puppeteer is built (a learned one loads its networks); `set_renderer` swaps it.
     renderer: RendererChoice = RendererChoice()
 
 

@@ -109,7 +109,7 @@ def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     # the mouth, keeps the re-parametrisation increasing across it.
     ends = np.concatenate([base + (v_up - d)[:, None] * n, base + (v_lo + d)[:, None] * n], axis=1).reshape(-1, 2, 2)
     clear = np.all((ends >= BORDER_CLEARANCE) & (ends <= np.array([w - 1, h - 1]) - BORDER_CLEARANCE), axis=(1, 2))
-    shut = shut * clear
+    shut = _smooth_along(shut * clear)
     if not shut.any():
         return
     margin = shut * (MARGIN * gap_src + MARGIN_WIDTH * width)
@@ -129,6 +129,17 @@ def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
     w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)
     _compose(mx, my, c0, e, n, width, d, np.column_stack([v_up, v_lo, w_up, w_lo, shut]))
+
+
+def _smooth_along(strength: np.ndarray) -> np.ndarray:
+    """Each station's strength eased towards its neighbours' (a one-station erosion, then a
+    five-station triangle): the lips' shift may then change only gradually along the mouth.
+    Two shut stations beside clear ones (a mouth at the crop border, its far end turned
+    away) moved 3 pixels across one, and the pixel grid's differences read a fold there."""
+    padded = np.pad(strength, 1, mode="edge")
+    eroded = np.minimum(np.minimum(padded[:-2], padded[1:-1]), padded[2:])
+    kernel = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
+    return np.convolve(np.pad(eroded, 2, mode="edge"), kernel, mode="valid")
 
 
 def _compose(mx, my, c0, e, n, width, d, table) -> None:

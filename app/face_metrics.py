@@ -74,12 +74,22 @@ def iris_position(points: np.ndarray) -> np.ndarray:
     return out
 
 
+# Eye widths (standard deviation of the driver's iris position, x and y) under which a clip
+# has no glances to follow on that axis: its gain and correlation are left out (NaN). The
+# first 300 frames of webcam_crop_expressions hold none (x spread 0.008, against 0.09-0.15 on
+# clips with glances): their "correlation" of -0.26 was MediaPipe's noise on two narrowed
+# eyes. Vertical gaze spreads less (0.009-0.03 on the footage: an eye is a third as tall).
+MIN_GAZE_SPREAD = (0.02, 0.01)
+
+
 def gaze_follow(driver: list[np.ndarray], output: list[np.ndarray],
-                open_only: bool = True) -> dict[str, float]:
+                open_only: bool = True,
+                min_spread: tuple[float, float] = MIN_GAZE_SPREAD) -> dict[str, float]:
     """Gaze gain and correlation, horizontal and vertical, over paired frames (both eyes
     averaged). Gain: the output's spread of iris position over the driver's (standard
     deviations; 1 is the driver's amplitude). Frames where either face's eyes are under half
-    their open size are left out when `open_only` (a shut eye's iris landmark is a guess)."""
+    their open size are left out when `open_only` (a shut eye's iris landmark is a guess); an
+    axis on which the driver's iris spreads less than `min_spread` (x, y) eye widths is NaN."""
     d = np.array([iris_position(p).mean(axis=0) for p in driver])
     o = np.array([iris_position(p).mean(axis=0) for p in output])
     if open_only and len(d):
@@ -92,6 +102,9 @@ def gaze_follow(driver: list[np.ndarray], output: list[np.ndarray],
         d, o = d[keep], o[keep]
     res = {}
     for axis, name in enumerate("xy"):
+        if len(d) < 3 or d[:, axis].std() < min_spread[axis]:
+            res[f"gaze_gain_{name}"] = res[f"gaze_corr_{name}"] = float("nan")
+            continue
         res[f"gaze_gain_{name}"] = float(o[:, axis].std() / max(d[:, axis].std(), 1e-9))
         res[f"gaze_corr_{name}"] = _corr(d[:, axis], o[:, axis])
     return res

@@ -120,6 +120,20 @@ def test_iris_follows_the_drivers_glances(data_dir):
     assert g["gaze_corr_y"] >= 0.7 and g["gaze_gain_y"] >= 0.5, g
 
 
+def test_gaze_is_not_scored_on_a_driver_who_does_not_glance(d10_faces):
+    """A clip whose iris barely moves has no gaze to follow: its gain and correlation are NaN,
+    not a correlation between two detectors' noise; a clip with glances is scored."""
+    from app.face_metrics import gaze_follow
+
+    faces = d10_faces[1]
+    rng = np.random.default_rng(0)
+    still = [faces[0] + np.pad(rng.normal(0, 0.2, (len(faces[0]), 2)), ((0, 0), (0, 1))) for _ in range(30)]
+    g = gaze_follow(still, still[::-1])
+    assert np.isnan(g["gaze_corr_x"]) and np.isnan(g["gaze_gain_y"])
+    glancing = gaze_follow(faces, faces)
+    assert glancing["gaze_corr_x"] == pytest.approx(1.0) and glancing["gaze_gain_x"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("portrait", ["lp_s9.jpg", "astronaut.png"])
 def test_posed_iris_moves_at_the_drivers_amplitude(data_dir, portrait):
     """The retargeted landmarks carry the driver's gaze whole, both axes, measured as the

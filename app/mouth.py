@@ -38,6 +38,7 @@ CAVITY_CHROMA = 0.6  # of the lips' chroma
 TEETH_CHROMA = 0.25  # of the skin's chroma
 TEETH_HEIGHT = 0.11  # upper teeth, in mouth widths (sized to the avatar's mouth)
 TEETH_FROM = 0.06  # opening (area over width squared) from which the teeth show
+TEETH_SHARE = 0.6  # of the opening's height, the most the upper teeth fill
 TEETH_LIGHT = 0.5  # teeth lightness: this share of the way from the skin's to the face's lightest
 TONGUE_SHADE = 0.6  # of the lips' lightness and chroma
 TONGUE_FROM = 0.1  # opening from which the tongue shows
@@ -146,7 +147,9 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
                * float(np.clip((amount - TONGUE_FROM) / 0.05, 0.0, 1.0)))
     show = float(np.clip((amount - TEETH_FROM) / 0.04, 0.0, 1.0))
     if show > 0.0:
-        teeth_h = TEETH_HEIGHT * width
+        # At most part of the opening: a talking mouth shows its teeth's edge over the dark,
+        # where a band filling the gap read as a grey strip between the lips.
+        teeth_h = min(TEETH_HEIGHT * width, TEETH_SHARE * max(bottom - top, 1.0))
         v = (across - top) / max(teeth_h, 1e-6)  # 0 at the upper lip, 1 at the biting edge
         band = np.clip((1.0 - v) * teeth_h / max(1.5, 0.25 * teeth_h), 0.0, 1.0)
         band *= np.clip((0.36 * width - np.abs(along)) / (0.08 * width), 0.0, 1.0)

@@ -149,6 +149,22 @@ def test_a_wide_mouth_shows_a_tongue_and_a_row_of_shaded_teeth_not_a_hole_and_a_
     assert out[edge, 70 + int(0.3 * width)] < out[edge, tooth] - 10  # and turn dark towards the corners
 
 
+def test_a_small_opening_shows_the_teeth_edge_over_the_dark_not_a_strip_filling_it():
+    """Lips 12 px apart on a 120 px mouth: the upper teeth take the top of the gap, the cavity
+    shows under them (a teeth band filling the whole gap read as a grey strip)."""
+    import cv2
+
+    from app.mouth import MouthPalette, interior
+
+    palette = MouthPalette(np.array([30.0, 150.0, 140.0]), np.array([70.0, 150.0, 140.0]), np.array([200.0, 129.0, 135.0]),
+                           np.array([100.0, 150.0, 140.0]))
+    poly = np.array([[10, 30], [40, 24], [70, 24], [100, 24], [130, 30], [100, 36], [70, 36], [40, 36]], float)
+    out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 60), palette, 0.1), cv2.COLOR_BGR2LAB)[..., 0].astype(float)
+    column = out[24:37, 70]
+    assert column[:5].max() > 150  # the teeth, under the upper lip
+    assert column[-4:].min() < 100  # the cavity, above the lower lip
+
+
 def _swept_driver(points: np.ndarray, axis: str, degrees: float) -> np.ndarray:
     """The driver's landmarks rotated in 3-D about their centre."""
     from app.pose import euler_to_rotation

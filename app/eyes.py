@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from . import landmarks as lm
+from .normal_warp import compose_along_normal, levels_across, rowwise_interp
 from .retarget import eye_openness
 
 _EYES = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
@@ -113,25 +114,10 @@ MARGIN = 0.2  # of the rest lid gap
 BAND = 0.6
 
 
-def _squeeze(t: np.ndarray) -> np.ndarray:
-    """0 -> 0, 1 -> 1, slope 0.3 at 0 and 2.4 at 1: the end near the lid margin is compressed."""
-    return 0.3 * t + 0.7 * t * t * t
-
-
 def _lid_curves(points: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
     """Upper and lower lid polylines, corner to corner, (N, 2) each."""
     corners, upper, lower = _EYES[eye]
     return (points[[corners[0], *upper, corners[1]], :2], points[[corners[0], *lower, corners[1]], :2])
-
-
-def rowwise_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """`np.interp(x[i], xp[i], fp[i])` for every row i at once (`xp` rows non-decreasing)."""
-    n = xp.shape[1]
-    hi = np.clip((xp < x[:, None]).sum(axis=1), 1, n - 1)
-    rows = np.arange(len(x))
-    x0, x1 = xp[rows, hi - 1], xp[rows, hi]
-    t = np.clip((x - x0) / np.maximum(x1 - x0, 1e-9), 0.0, 1.0)
-    return fp[rows, hi - 1] + (fp[rows, hi] - fp[rows, hi - 1]) * t
 
 
 def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.ndarray, cell: float) -> None:
@@ -189,7 +175,7 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
 
         # Along each station's normal, where the warp samples the avatar's lid margins.
         base = c0 + np.outer(us * width, e)
-        level, probe_v = _levels_across(mx, my, base, n, v_up - d, v_lo + d, ns_unit)
+        level, probe_v = levels_across(mx, my, base, n, v_up - d, v_lo + d, ns_unit, _PROBES)
         w_up = rowwise_interp(level_up, level, probe_v)
         w_lo = rowwise_interp(level_lo, level, probe_v)
         # Keep the knots in order so the re-parametrisation stays monotone.
@@ -197,7 +183,9 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)
         shut = closed * LASH_SQUEEZE
 
-        _compose_lids(mx, my, c0, e, n, width, d, strength, np.column_stack([v_up, v_lo, w_up, w_lo, shut]))
+        table = np.column_stack([v_up, v_lo, w_up, w_lo, np.full(_SAMPLES, strength), shut])
+        compose_along_normal(mx, my, c0, e, n, width, d, table, _CORNER_FADE)
+
 
 def _eye_axes(pu: np.ndarray, su: np.ndarray, sl: np.ndarray):
     """(c0, e, n, width, ns): the posed eye's corner, unit axis along it, unit normal from the
@@ -214,64 +202,3 @@ def _eye_axes(pu: np.ndarray, su: np.ndarray, sl: np.ndarray):
     if float((su.mean(axis=0) - sl.mean(axis=0)) @ ns_unit) > 0:
         ns_unit = -ns_unit
     return c0, e, n, width, ns_unit
-
-
-def _levels_across(mx: np.ndarray, my: np.ndarray, base: np.ndarray, n: np.ndarray, lo: np.ndarray,
-                   hi: np.ndarray, ns_unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Along each station's normal (output offsets `lo`..`hi` from `base`), how far across the
-    eye (along the avatar's normal `ns_unit`) the warp samples: made non-decreasing, so the lid
-    margins' output positions can be read off it by interpolation. Returns (levels, offsets)."""
-    probe_v = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, _PROBES)[None]
-    q = (base[:, None, :] + probe_v[..., None] * n).astype(np.float32)
-    qx, qy = q[..., 0].reshape(-1, 1), q[..., 1].reshape(-1, 1)
-    sx = cv2.remap(mx, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
-    sy = cv2.remap(my, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
-    return np.maximum.accumulate(sx * ns_unit[0] + sy * ns_unit[1], axis=1), probe_v
-
-
-def _compose_lids(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.ndarray, n: np.ndarray, width: float,
-                  d: float, strength: float, table: np.ndarray) -> None:
-    """Compose the maps (in place) with one eye's re-parametrisation along its normal `n`;
-    `table` rows per station: posed lids (a_v, b_v), where the warp samples the lid margins
-    (a_w, b_w), and how far the lid skin is squeezed towards the lashes."""
-    h, w = mx.shape
-    base = c0 + np.outer(np.linspace(0.0, 1.0, _SAMPLES) * width, e)
-    v_up, v_lo, c1 = table[:, 0], table[:, 1], c0 + e * width
-    # The pixels the band covers.
-    ext = np.concatenate([base + np.outer(v_up - d, n), base + np.outer(v_lo + d, n),
-                          [c0 - e * width * _CORNER_FADE, c1 + e * width * _CORNER_FADE]])
-    x0, y0 = np.maximum(np.floor(ext.min(axis=0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(ext.max(axis=0)).astype(int) + 2, (w, h))
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    rel_x, rel_y = (xs - c0[0]).ravel(), (ys - c0[1]).ravel()
-    u = (rel_x * e[0] + rel_y * e[1]) / width
-    v = rel_x * n[0] + rel_y * n[1]
-    pos = np.clip(u, 0.0, 1.0) * (_SAMPLES - 1)
-    i0 = np.minimum(pos.astype(np.int32), _SAMPLES - 2)
-    f = (pos - i0)[:, None]
-    a_v, b_v, a_w, b_w, sq = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
-    fade = np.clip(np.minimum(u + _CORNER_FADE, 1.0 + _CORNER_FADE - u) / _CORNER_FADE, 0.0, 1.0) * strength
-    inside = (v > a_v - d) & (v < b_v + d) & (fade > 0)
-    if not inside.any():
-        return
-    # v -> v2, piecewise: [a_v - d, a_v] -> [a_v - d, a_w] (the lid skin, squeezed towards the
-    # lashes as the eye shuts), [a_v, b_v] -> [a_w, b_w] (the opening), [b_v, b_v + d] ->
-    # [b_w, b_v + d]. Every piece is increasing, and so is its blend with the identity.
-    t_up = np.clip((v - (a_v - d)) / d, 0.0, 1.0)
-    t_up = t_up + sq * (_squeeze(t_up) - t_up)
-    t_lo = np.clip((v - b_v) / d, 0.0, 1.0)
-    t_lo = t_lo + sq * ((1.0 - _squeeze(1.0 - t_lo)) - t_lo)
-    t_mid = np.clip((v - a_v) / np.maximum(b_v - a_v, 1e-6), 0.0, 1.0)
-    v2 = np.where(v < a_v, (a_v - d) + (a_w - (a_v - d)) * t_up,
-                  np.where(v > b_v, b_w + (b_v + d - b_w) * t_lo, a_w + (b_w - a_w) * t_mid))
-    v2 = v + (v2 - v) * fade
-    shift = ((v2 - v) * inside).reshape(y1 - y0, x1 - x0)
-    px = (xs + shift * n[0]).astype(np.float32)
-    py = (ys + shift * n[1]).astype(np.float32)
-    new_x = cv2.remap(mx, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    new_y = cv2.remap(my, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask = inside.reshape(y1 - y0, x1 - x0)
-    mx[y0:y1, x0:x1][mask] = new_x[mask]
-    my[y0:y1, x0:x1][mask] = new_y[mask]

@@ -13,10 +13,9 @@ normal line, so the composed map cannot fold.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from .eyes import rowwise_interp
+from .normal_warp import compose_along_normal, levels_across, rowwise_interp
 
 # Inner lips, corner to corner (78 and 308 are the inner corners), upper and lower paired.
 _UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
@@ -116,19 +115,14 @@ def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     level_up, level_lo = s_up - margin, s_lo + margin
 
     # Along each station's normal, where the warp samples the portrait's lip margins.
-    lo_t, hi_t = v_up - d, v_lo + d
-    probe_v = lo_t[:, None] + (hi_t - lo_t)[:, None] * np.linspace(0.0, 1.0, _PROBES)[None]
-    q = (base[:, None, :] + probe_v[..., None] * n).astype(np.float32)
-    qx, qy = q[..., 0].reshape(-1, 1), q[..., 1].reshape(-1, 1)
-    sx = cv2.remap(mx, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
-    sy = cv2.remap(my, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(probe_v.shape)
-    level = np.maximum.accumulate(sx * ns[0] + sy * ns[1], axis=1)
+    level, probe_v = levels_across(mx, my, base, n, v_up - d, v_lo + d, ns, _PROBES)
     w_up = rowwise_interp(level_up, level, probe_v)
     w_lo = rowwise_interp(level_lo, level, probe_v)
     # Knots in order, inside the band, so the re-parametrisation stays increasing.
     w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
     w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)
-    _compose(mx, my, c0, e, n, width, d, np.column_stack([v_up, v_lo, w_up, w_lo, shut]))
+    table = np.column_stack([v_up, v_lo, w_up, w_lo, shut, np.zeros_like(shut)])  # no squeeze: lips stay whole
+    compose_along_normal(mx, my, c0, e, n, width, d, table, _CORNER_FADE)
 
 
 def _smooth_along(strength: np.ndarray) -> np.ndarray:
@@ -140,45 +134,3 @@ def _smooth_along(strength: np.ndarray) -> np.ndarray:
     eroded = np.minimum(np.minimum(padded[:-2], padded[1:-1]), padded[2:])
     kernel = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
     return np.convolve(np.pad(eroded, 2, mode="edge"), kernel, mode="valid")
-
-
-def _compose(mx, my, c0, e, n, width, d, table) -> None:
-    """Resample the maps (in place) at v -> v2 along n: [a_v - d, a_v] -> [a_v - d, a_w],
-    [a_v, b_v] -> [a_w, b_w], [b_v, b_v + d] -> [b_w, b_v + d], blended with the identity by
-    the station's strength; `table` rows (a_v, b_v, a_w, b_w, strength) per station."""
-    h, w = mx.shape
-    a_all, b_all = table[:, 0], table[:, 1]
-    us = np.linspace(0.0, 1.0, len(table))
-    base = c0 + np.outer(us * width, e)
-    ext = np.concatenate([base + np.outer(a_all - d, n), base + np.outer(b_all + d, n),
-                          [c0 - e * width * _CORNER_FADE, c0 + e * width * (1 + _CORNER_FADE)]])
-    x0, y0 = np.maximum(np.floor(ext.min(axis=0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(ext.max(axis=0)).astype(int) + 2, (w, h))
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    rel_x, rel_y = (xs - c0[0]).ravel(), (ys - c0[1]).ravel()
-    u = (rel_x * e[0] + rel_y * e[1]) / width
-    v = rel_x * n[0] + rel_y * n[1]
-    pos = np.clip(u, 0.0, 1.0) * (len(table) - 1)
-    i0 = np.minimum(pos.astype(np.int32), len(table) - 2)
-    f = (pos - i0)[:, None]
-    a_v, b_v, a_w, b_w, strength = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
-    fade = np.clip(np.minimum(u + _CORNER_FADE, 1.0 + _CORNER_FADE - u) / _CORNER_FADE, 0.0, 1.0) * strength
-    inside = (v > a_v - d) & (v < b_v + d) & (fade > 0)
-    if not inside.any():
-        return
-    t_up = np.clip((v - (a_v - d)) / d, 0.0, 1.0)
-    t_lo = np.clip((v - b_v) / d, 0.0, 1.0)
-    t_mid = np.clip((v - a_v) / np.maximum(b_v - a_v, 1e-6), 0.0, 1.0)
-    v2 = np.where(v < a_v, (a_v - d) + (a_w - (a_v - d)) * t_up,
-                  np.where(v > b_v, b_w + (b_v + d - b_w) * t_lo, a_w + (b_w - a_w) * t_mid))
-    v2 = v + (v2 - v) * fade
-    shift = ((v2 - v) * inside).reshape(y1 - y0, x1 - x0)
-    px = (xs + shift * n[0]).astype(np.float32)
-    py = (ys + shift * n[1]).astype(np.float32)
-    new_x = cv2.remap(mx, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    new_y = cv2.remap(my, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask = inside.reshape(y1 - y0, x1 - x0)
-    mx[y0:y1, x0:x1][mask] = new_x[mask]
-    my[y0:y1, x0:x1][mask] = new_y[mask]

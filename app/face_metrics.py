@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from . import landmarks as lm
+from .retarget import eye_openness as retarget_openness
 
 _EYES = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
          (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, lm.LEFT_IRIS))
@@ -47,13 +48,8 @@ def mouth_sync(driver: list[np.ndarray], output: list[np.ndarray]) -> tuple[floa
 # ---- eyes ----------------------------------------------------------------------------------
 
 def eye_openness(points: np.ndarray) -> np.ndarray:
-    """(2,) right, left: mean lid gap over the eye's width."""
-    out = np.empty(2)
-    for k, (corners, upper, lower, _) in enumerate(_EYES):
-        width = np.linalg.norm(points[corners[0], :2] - points[corners[1], :2])
-        gap = np.linalg.norm(points[list(upper), :2] - points[list(lower), :2], axis=1).mean()
-        out[k] = gap / max(width, 1e-6)
-    return out
+    """(2,) right, left: mean lid gap over the eye's width (as the retargeting measures it)."""
+    return np.array([retarget_openness(points, corners, upper, lower) for corners, upper, lower, _ in _EYES])
 
 
 def iris_position(points: np.ndarray) -> np.ndarray:

@@ -641,26 +641,24 @@ def face_details(log: PassLog, out_points: dict[int, np.ndarray | None], sampled
     shades of its own lightness and chroma), over the sampled frames with a face on both sides."""
     from app import face_metrics as fm
 
-    pairs = [(log.tracked[t], out_points[t], log.outputs[t]) for t in sampled
+    pairs = [(log.tracked[t], out_points[t], log.outputs[t], log.posed[t]) for t in sampled
              if t < len(log.tracked) and log.tracked[t] is not None and out_points.get(t) is not None]
     nan = math.nan
     out = {"gaze_gain_x": nan, "gaze_gain_y": nan, "gaze_corr_x": nan, "gaze_corr_y": nan,
            "blink_asymmetry": nan, "mouth_interior_delta_e": nan,
            "posed_gaze_corr_x": nan, "posed_gaze_corr_y": nan, "posed_blink_asymmetry": nan}
     if len(pairs) >= 3:
-        drv, seen = [p[0] for p in pairs], [p[1] for p in pairs]
+        drv, seen, posed = [p[0] for p in pairs], [p[1] for p in pairs], [p[3] for p in pairs]
         out.update(fm.gaze_follow(drv, seen))
         out["blink_asymmetry"] = fm.blink_asymmetry(drv, seen)
         # The same against the posed landmarks the renderer was asked for: what is lost before
         # the pixels (retargeting, filters) and what in them or in the detector's reading.
-        posed = [log.posed[t] for t in sampled
-                 if t < len(log.tracked) and log.tracked[t] is not None and out_points.get(t) is not None]
         asked = fm.gaze_follow(drv, posed)
         out["posed_gaze_corr_x"], out["posed_gaze_corr_y"] = asked["gaze_corr_x"], asked["gaze_corr_y"]
         out["posed_blink_asymmetry"] = fm.blink_asymmetry(drv, posed)
     if neutral_seen is not None:
         palette = fm.avatar_palette(avatar256, neutral_seen)
-        des = [fm.mouth_interior_delta_e(img, pts, palette) for _, pts, img in pairs if fm.mouth_gap(pts) > 0.03]
+        des = [fm.mouth_interior_delta_e(img, pts, palette) for _, pts, img, _ in pairs if fm.mouth_gap(pts) > 0.03]
         des = [d for d in des if math.isfinite(d)]
         out["mouth_interior_delta_e"] = float(np.mean(des)) if des else nan
     return out

@@ -120,7 +120,8 @@ def _lid_curves(points: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
     return (points[[corners[0], *upper, corners[1]], :2], points[[corners[0], *lower, corners[1]], :2])
 
 
-def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.ndarray, cell: float) -> None:
+def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.ndarray, cell: float,
+                 room: np.ndarray | None = None) -> None:
     """Make the backward maps (in place) take each lid exactly where the pose puts it.
 
     The warp's field is computed on a coarse grid (`cell` pixels per step) and interpolated, so
@@ -134,7 +135,10 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     (a shut eye skips the opening, it never turns it over), and the warp is injective, so the
     composed map cannot fold: the lids close sharply and nothing tears.
 
-    `posed`, `source`: (478, >=2) landmarks in crop pixels, posed and at rest.
+    `posed`, `source`: (478, >=2) landmarks in crop pixels, posed and at rest. `room`
+    (`lid_room`): how far above each upper lid its skin reaches before a hard edge (a glasses
+    rim, a brow); the band above the lid stops short of it where it can, so that edge stays
+    put instead of bending down with the lid.
     """
     h, w = mx.shape
     for eye in (0, 1):
@@ -178,13 +182,81 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         level, probe_v = levels_across(mx, my, base, n, v_up - d, v_lo + d, ns_unit, _PROBES)
         w_up = rowwise_interp(level_up, level, probe_v)
         w_lo = rowwise_interp(level_lo, level, probe_v)
+        d_up = np.full(_SAMPLES, d)
+        if room is not None:
+            d_up = _band_above(d, v_up - w_up, room[eye] * width / max(float(np.linalg.norm(su[-1] - su[0])), 1e-6))
         # Keep the knots in order so the re-parametrisation stays monotone.
-        w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
+        w_up = np.clip(w_up, v_up - 0.9 * d_up, v_lo + 0.9 * d)
         w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)
-        shut = closed * LASH_SQUEEZE
+        # A band cut short by a hard edge stretches its skin evenly: squeezed towards the
+        # lashes as well, its top was stretched 8 times on a portrait with glasses.
+        tight = ROOM_STRETCH * np.maximum(v_up - w_up, 0.0)
+        shut = closed * LASH_SQUEEZE * np.clip((d_up - tight) / np.maximum(d - tight, 1e-6), 0.0, 1.0)
 
         table = np.column_stack([v_up, v_lo, w_up, w_lo, np.full(_SAMPLES, strength), shut])
-        compose_along_normal(mx, my, c0, e, n, width, d, table, _CORNER_FADE)
+        compose_along_normal(mx, my, c0, e, n, width, np.column_stack([d_up, np.full(_SAMPLES, d)]), table,
+                             _CORNER_FADE)
+
+
+# A band above the lid at least this many times as deep as the lid's drop: d / (d - drop), its
+# skin's mean stretch, is then at most 3.
+ROOM_STRETCH = 1.5
+ROOM_SHARE = 0.8  # of the room below a hard edge that the band may take
+
+
+def _band_above(d: float, drop: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Per station, the depth of the band above the upper lid (output pixels): the full `d`,
+    or short of the hard edge `room` pixels above the lid's rest margin, which the warp leaves
+    about `drop` pixels above the posed lid; never so short that the lid skin left under the
+    edge stretches more than about fourfold."""
+    drop = np.maximum(drop, 0.0)
+    return np.clip(drop + ROOM_SHARE * room, np.maximum(ROOM_STRETCH * drop, 2.0), d)
+
+
+def lid_room(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(2, _SAMPLES) pixels: per eye, at stations evenly along it, how far above the upper lid
+    its skin reaches before a hard edge that is darker above (a glasses rim, a brow, a deep
+    crease); `BAND` eye widths where there is none. The lash line's own edge (lighter above)
+    and the first `ROOM_SKIP` eye widths are passed over. Computed once per avatar."""
+    grey = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 1.0)
+    us = np.linspace(0.0, 1.0, _SAMPLES)
+    out = np.zeros((2, _SAMPLES))
+    for eye in (0, 1):
+        su, sl = _lid_curves(points, eye)
+        c0, e, _, width, ns = _eye_axes(su, su, sl)
+        out[eye] = BAND * width
+        if width < 4:
+            continue
+        u = (su - c0) @ e / width
+        order = np.argsort(u, kind="stable")
+        start = np.stack([np.interp(us, u[order], su[order][:, k]) for k in (0, 1)], 1)
+        ts = np.arange(ROOM_SKIP * width, BAND * width, 0.5)
+        if len(ts) < 6:
+            continue
+        q = (start[:, None, :] - ts[None, :, None] * ns).astype(np.float32)
+        profile = cv2.remap(grey, q[..., 0], q[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        thick = max(int(round(ROOM_THICK * width / 0.5)), 1)
+        for i, row in enumerate(profile):
+            # An edge 2 px tall whose dark side stays dark for ROOM_THICK widths: a rim or a
+            # brow (a drawn crease is a thin line, and folds with the lid as it should).
+            drop = row[:-4 - thick] - np.lib.stride_tricks.sliding_window_view(row[4:], thick + 1)[:len(row) - 4 - thick].max(axis=1)
+            hit = np.flatnonzero((row[:-4 - thick] - row[4:-thick] >= ROOM_EDGE) & (drop >= ROOM_EDGE / 2))
+            if len(hit):
+                out[eye, i] = ts[hit[0]]
+        if (out[eye] < BAND * width).mean() < ROOM_SPAN:
+            out[eye] = BAND * width  # no edge along the eye: a lash line curving up at a corner
+            continue
+        # Neighbouring stations agree: the nearest edge within two stations either side, then
+        # eased along the eye (a band that changes depth abruptly shears what it moves).
+        near = np.min(np.stack([np.roll(np.pad(out[eye], 2, mode="edge"), k)[2:-2] for k in range(-2, 3)]), axis=0)
+        out[eye] = np.convolve(np.pad(near, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    return out
+
+
+ROOM_SKIP = 0.1  # eye widths above the lid's margin: its lashes
+ROOM_EDGE = 40.0  # grey levels over 2 px: an edge the lid's band should not bend
+ROOM_THICK = 0.08  # eye widths its dark side must last
+ROOM_SPAN = 0.6  # share of the eye along which it must run (a rim or a brow spans the eye)
 
 
 def _eye_axes(pu: np.ndarray, su: np.ndarray, sl: np.ndarray):

@@ -44,20 +44,23 @@ def squeeze_profile(t: np.ndarray) -> np.ndarray:
 
 
 def compose_along_normal(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.ndarray, n: np.ndarray,
-                         width: float, d: float, table: np.ndarray, corner_fade: float) -> None:
+                         width: float, d: float | np.ndarray, table: np.ndarray, corner_fade: float) -> None:
     """Compose the maps (in place) with the re-parametrisation along `n` of the feature from
     `c0` along `e` (`width` pixels long). `table` rows, per station evenly along it: posed
     margins (a_v, b_v, output pixels along n), where the warp samples the avatar's margins
     (a_w, b_w), the station's strength (0: identity), and how far the band's skin is squeezed
     towards the margins (0: evenly). v -> v2, piecewise: [a_v - d, a_v] -> [a_v - d, a_w],
     [a_v, b_v] -> [a_w, b_w], [b_v, b_v + d] -> [b_w, b_v + d]; every piece is increasing, and
-    so is its blend with the identity. It fades out over `corner_fade` widths past each end."""
+    so is its blend with the identity. It fades out over `corner_fade` widths past each end.
+    `d`: the band's depth either side, or per station (stations, 2): above a_v, below b_v."""
     h, w = mx.shape
     stations = len(table)
+    depth = np.broadcast_to(np.asarray(d, np.float64), (stations, 2)) if np.ndim(d) else np.full((stations, 2), float(d))
+    table = np.column_stack([table, depth])
     base = c0 + np.outer(np.linspace(0.0, 1.0, stations) * width, e)
     a_all, b_all, c1 = table[:, 0], table[:, 1], c0 + e * width
     # The pixels the band covers.
-    ext = np.concatenate([base + np.outer(a_all - d, n), base + np.outer(b_all + d, n),
+    ext = np.concatenate([base + np.outer(a_all - depth[:, 0], n), base + np.outer(b_all + depth[:, 1], n),
                           [c0 - e * width * corner_fade, c1 + e * width * corner_fade]])
     x0, y0 = np.maximum(np.floor(ext.min(axis=0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(ext.max(axis=0)).astype(int) + 2, (w, h))
@@ -70,18 +73,18 @@ def compose_along_normal(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.n
     pos = np.clip(u, 0.0, 1.0) * (stations - 1)
     i0 = np.minimum(pos.astype(np.int32), stations - 2)
     f = (pos - i0)[:, None]
-    a_v, b_v, a_w, b_w, strength, sq = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
+    a_v, b_v, a_w, b_w, strength, sq, d_up, d_lo = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
     fade = np.clip(np.minimum(u + corner_fade, 1.0 + corner_fade - u) / corner_fade, 0.0, 1.0) * strength
-    inside = (v > a_v - d) & (v < b_v + d) & (fade > 0)
+    inside = (v > a_v - d_up) & (v < b_v + d_lo) & (fade > 0)
     if not inside.any():
         return
-    t_up = np.clip((v - (a_v - d)) / d, 0.0, 1.0)
+    t_up = np.clip((v - (a_v - d_up)) / d_up, 0.0, 1.0)
     t_up = t_up + sq * (squeeze_profile(t_up) - t_up)
-    t_lo = np.clip((v - b_v) / d, 0.0, 1.0)
+    t_lo = np.clip((v - b_v) / d_lo, 0.0, 1.0)
     t_lo = t_lo + sq * ((1.0 - squeeze_profile(1.0 - t_lo)) - t_lo)
     t_mid = np.clip((v - a_v) / np.maximum(b_v - a_v, 1e-6), 0.0, 1.0)
-    v2 = np.where(v < a_v, (a_v - d) + (a_w - (a_v - d)) * t_up,
-                  np.where(v > b_v, b_w + (b_v + d - b_w) * t_lo, a_w + (b_w - a_w) * t_mid))
+    v2 = np.where(v < a_v, (a_v - d_up) + (a_w - (a_v - d_up)) * t_up,
+                  np.where(v > b_v, b_w + (b_v + d_lo - b_w) * t_lo, a_w + (b_w - a_w) * t_mid))
     v2 = v + (v2 - v) * fade
     shift = ((v2 - v) * inside).reshape(y1 - y0, x1 - x0)
     px = (xs + shift * n[0]).astype(np.float32)

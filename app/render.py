@@ -19,7 +19,7 @@ from engines.base import FieldEngine
 
 from .avatar import Avatar
 from .background import composite, person_layer
-from .eyes import close_eyes, lash_colours, openness, sharpen_lids
+from .eyes import close_eyes, lash_colours, lid_room, openness, sharpen_lids
 from .gaze import GazeLayer
 from .landmarks import INNER_LIPS, part_indices
 from .lips import sharpen_lips
@@ -63,6 +63,7 @@ class Renderer:
         self._cell = max(c.width - 1, c.height - 1) / max(g - 1, 1)
         self._gaze = GazeLayer(self._crop_image, self._rest_local)
         self._lashes = lash_colours(self._crop_image, self._rest_local)
+        self._lid_room = lid_room(self._crop_image, self._rest_local)
         self._palette = mouth_palette(self._crop_image, self._rest_local, avatar.skin_lab)
         # An open-mouth portrait is posed from its lips closed (retarget.close_rest_lips): the
         # interior shows once the posed lips part further than that.
@@ -101,7 +102,7 @@ class Renderer:
         mx, my = self.maps_from_grid(grid) if grid is not None else self.sampling_maps(posed)
         local = self.local_landmarks(posed)
         t1 = time.perf_counter()
-        sharpen_lids(mx, my, local, self._rest_local, self._cell)  # lids at pixel resolution
+        sharpen_lids(mx, my, local, self._rest_local, self._cell, self._lid_room)  # lids at pixel resolution
         t2 = time.perf_counter()
         sharpen_lips(mx, my, local, self._rest_local, self._cell)  # and the inner lips
         t3 = time.perf_counter()

@@ -264,6 +264,42 @@ def test_a_shut_eye_stretches_its_lid_skin_no_more_than_four_times(data_dir, por
         assert band.min() > 0.25, (eye, band.min())
 
 
+@pytest.mark.parametrize("portrait", ["tight_grace_hopper.jpg", "st_art_6.png"])
+def test_a_blink_leaves_a_glasses_rim_where_it_was(data_dir, portrait):
+    """Both eyes shut on a portrait with glasses: the rim above each eye moves by under 7% of
+    the eye's width (what is left is the coarse warp's own pull). The lids' band reached 0.6
+    eye widths up, through the rim, and dragged it down with the lid by 10-13% of the eye's
+    width (8-11 px on tight_grace_hopper: a kinked frame on every blink)."""
+    import dataclasses
+
+    from app.eyes import _eye_axes, _lid_curves, lid_room
+    from app.render import Renderer
+    from app.retarget import Motion, RetargetSettings, apply_motion
+    from engines.torch_engine import TorchFieldEngine
+
+    avatar = load_avatar(data_dir / "portraits" / portrait)
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    rest = renderer.rest_landmarks
+    crop = avatar.rig.crop
+    room = lid_room(avatar.image[crop.y0:crop.y1, crop.x0:crop.x1], rest)
+    shut = dataclasses.replace(Motion.neutral(), eye_openness=np.array([0.05, 0.05]))
+    mx, my = renderer.frame_maps(apply_motion(avatar.face, shut, RetargetSettings()))
+    for eye in (0, 1):
+        su, sl = _lid_curves(rest, eye)
+        c0, e, _, width, ns = _eye_axes(su, su, sl)
+        us = np.linspace(0.0, 1.0, room.shape[1])
+        assert (room[eye] < 0.4 * width).mean() > 0.6  # the rim is found, along the eye
+        u = (su - c0) @ e / width
+        lid = np.stack([np.interp(us, u, su[:, k]) for k in (0, 1)], 1)
+        rim = lid - (room[eye] + 2.0)[:, None] * ns  # just inside the rim's dark edge
+        middle = slice(len(us) // 5, -len(us) // 5)
+        x, y = rim[middle, 0].astype(np.float32), rim[middle, 1].astype(np.float32)
+        sx = cv2.remap(mx, x[None], y[None], cv2.INTER_LINEAR)[0]
+        sy = cv2.remap(my, x[None], y[None], cv2.INTER_LINEAR)[0]
+        moved = np.hypot(sx - x, sy - y)
+        assert moved.max() < 0.07 * width, (eye, width, moved.round(1))
+
+
 @pytest.fixture(scope="module")
 def laughing_portrait(data_dir, tmp_path_factory):
     """A frame of lp_d12 at its widest laugh, saved as an image: an open-mouth portrait."""

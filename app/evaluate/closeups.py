@@ -88,14 +88,48 @@ def closeup_sheet(portrait: Path, clip: Path, max_frames: int = 300) -> np.ndarr
     return np.vstack([np.hstack(r) for r in rows])
 
 
+def shut_eyes_row(portrait: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, shut): the portrait's eyes as loaded and posed with both eyes shut (the app's
+    default framing, torch engine), cropped alike and labelled with MediaPipe's shut / rest
+    openness per eye."""
+    import dataclasses
+
+    from app.render import Renderer
+    from app.retarget import Motion, RetargetSettings, apply_motion
+    from app.tracking import FaceTracker, TrackerSettings
+    from engines.torch_engine import TorchFieldEngine
+
+    avatar = load_avatar(portrait)
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    shut = dataclasses.replace(Motion.neutral(), eye_openness=np.array([0.05, 0.05]))
+    image = renderer.render(apply_motion(avatar.face, shut, RetargetSettings()))
+    points = avatar.face.landmarks
+    with FaceTracker(TrackerSettings(static_images=True, max_faces=1)) as tracker:
+        seen = [tracker.detect(im) for im in (avatar.image, image)]
+    label = "shut"
+    if all(seen):
+        ratio = fm.eye_openness(seen[1][0].landmarks) / np.maximum(fm.eye_openness(seen[0][0].landmarks), 1e-6)
+        label = f"shut, MediaPipe {ratio[0]:.2f}/{ratio[1]:.2f}"
+    return (_label(_crop(avatar.image, points, "eyes"), f"{portrait.stem} at rest"),
+            _label(_crop(image, points, "eyes"), label))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.evaluate.closeups", description=__doc__.splitlines()[0])
     p.add_argument("portraits", nargs="*", help=f"portrait files (default: {', '.join(DEFAULT_PORTRAITS)} "
                                                 "from the footage folder)")
     p.add_argument("--clip", type=Path, default=None, help="driving clip (default: driving/lp_d10.mp4)")
     p.add_argument("--out", type=Path, default=Path("docs/closeups"))
+    p.add_argument("--shut-eyes", type=Path, default=None, metavar="FILE",
+                   help="instead: one sheet of the portraits at rest and with both eyes shut, to FILE")
     args = p.parse_args(argv)
     data = default_data_dir()
+    if args.shut_eyes is not None:
+        rows = [np.hstack(shut_eyes_row(Path(x))) for x in args.portraits]
+        args.shut_eyes.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(args.shut_eyes), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        print(f"wrote {args.shut_eyes}")
+        return 0
     clip = args.clip or data / "driving" / "lp_d10.mp4"
     if not clip.is_file():
         print(missing_data_message("python -m app.evaluate.closeups", clip), file=sys.stderr)

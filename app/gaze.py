@@ -61,13 +61,10 @@ class GazeLayer:
             box = (slice(y0, y0 + 2 * half + 1), slice(x0, x0 + 2 * half + 1))
             disc = _disc(2 * half + 1, radius)
             seen = (opening[box] > 0) & (disc > 0.5)
-            patch = crop_image[box].copy()
-            if seen.sum() >= 5:
-                # The part hidden under the lids at rest takes the iris's own median colour,
-                # so an iris moving down does not bring lid skin with it.
-                patch[~seen] = np.median(patch[seen], axis=0).astype(np.uint8)
+            patch = _complete_iris(crop_image[box].copy(), seen)
             self.patches.append(IrisPatch(patch, disc, centre.copy(), radius))
-            ring = cv2.dilate((disc > 0.05).astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
+            # The iris and its dark rim (a pixel past its landmark radius) are painted out.
+            ring = (_disc(2 * half + 1, radius + 1.0) > 0.05).astype(np.uint8) * 255
             paint_out[box] = np.maximum(paint_out[box], ring & opening[box])
         self.plate = _sclera_plate(crop_image, rest, paint_out)
 
@@ -118,6 +115,21 @@ class GazeLayer:
             region[:] = (eye_img * oa + region.astype(np.float32) * (1.0 - oa)).astype(np.uint8)
 
 
+def _complete_iris(patch: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The iris patch with its part hidden under the lids at rest filled in from its mirror
+    image across the iris's horizontal midline (an iris is about as dark and as textured above
+    as below), and from the visible iris's median colour where both halves are hidden. A flat
+    median alone showed as a grey crescent when a large iris moved down; lid skin left in the
+    patch came along with the iris."""
+    if seen.sum() < 5:
+        return patch
+    mirror = patch[::-1]
+    use_mirror = ~seen & seen[::-1]
+    patch[use_mirror] = mirror[use_mirror]
+    patch[~seen & ~seen[::-1]] = np.median(patch[seen], axis=0).astype(np.uint8)
+    return patch
+
+
 def _sclera_colour(image: np.ndarray, opening: np.ndarray, iris: np.ndarray) -> np.ndarray | None:
     """The eye's own white: the median of the lightest 30% of its opening outside the iris
     (on a small eye most of the rest is lid shadow and lashes). None when too little of it shows."""
@@ -131,23 +143,54 @@ def _sclera_colour(image: np.ndarray, opening: np.ndarray, iris: np.ndarray) -> 
 def _sclera_plate(image: np.ndarray, rest: np.ndarray, paint_out: np.ndarray) -> np.ndarray:
     """The crop with each iris painted out in the eye's own white.
 
-    An inpainting from the ring round the iris drew the lashes and lid shadow in, and the eye
-    became a grey smear where the iris left it: MediaPipe then read the whole eye as dark and
-    put its iris near the middle whatever the painted iris did (gaze gain about 0.5). The
-    sclera's own colour, feathered into the inpainting at the lids, keeps the eye's contrast.
+    The painted-out disc is filled from the eye's own pixels round it inside the opening, never
+    from beyond the lids: first along each row between the pixels either side of it, then
+    relaxed into a smooth (harmonic) fill of its surroundings. The sclera keeps its own shading
+    (darker under the upper lid, lighter at the iris's sides) and meets the rest of the eye
+    with no edge. (An inpainting from the ring round the iris drew the lashes and lid shadow
+    in: a grey smear that MediaPipe read as a dark eye; one flat sclera colour showed as a
+    bright halo round a moved iris on a painting whose white lies in shadow.) A row with
+    nothing of the eye either side starts from the eye's white (`_sclera_colour`).
     """
     if not paint_out.any():
         return image
-    plate = cv2.inpaint(image, paint_out, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    plate = image.astype(np.float32)
     h, w = image.shape[:2]
     for eye in (0, 1):
         opening = np.zeros((h, w), np.uint8)
         cv2.fillPoly(opening, [np.round(eye_contour(rest, eye) * 4).astype(np.int32)], 255, shift=2)
-        region = paint_out & opening
-        colour = _sclera_colour(image, opening, paint_out)
-        if colour is None or not region.any():
+        region = (paint_out > 0) & (opening > 0)
+        if not region.any():
             continue
-        # The white, softened into the inpainting (lid shadow) at the lids' edge.
-        a = cv2.GaussianBlur(region, (3, 3), 0).astype(np.float32)[..., None] / 255
-        plate = plate * (1 - a) + colour * a
+        white = _sclera_colour(image, opening, paint_out)
+        known = (opening > 0) & ~region
+        for y in np.flatnonzero(region.any(axis=1)):
+            xs = np.flatnonzero(region[y])
+            ks = np.flatnonzero(known[y])
+            if len(ks):
+                for c in range(3):
+                    plate[y, xs, c] = np.interp(xs, ks, plate[y, ks, c])
+            elif white is not None:
+                plate[y, xs] = white
+        _smooth_inside(plate, region, opening > 0)
     return np.clip(plate + 0.5, 0, 255).astype(np.uint8)
+
+
+def _smooth_inside(image: np.ndarray, region: np.ndarray, inside: np.ndarray, steps: int = 200) -> None:
+    """Relax `image` (float, in place) over `region` towards the harmonic fill of its
+    surroundings within `inside`: each pixel the mean of its neighbours in the eye, none from
+    beyond the lids. Row-wise interpolation alone left bright streaks along the upper lid,
+    where each row saw only the white far to its sides. Jacobi steps on a box a few dozen
+    pixels wide, once per avatar."""
+    ys, xs = np.nonzero(region)
+    y0, y1, x0, x1 = ys.min() - 1, ys.max() + 2, xs.min() - 1, xs.max() + 2
+    y0, x0 = max(y0, 0), max(x0, 0)
+    box = image[y0:y1, x0:x1]
+    fill = region[y0:y1, x0:x1]
+    ok = np.pad(inside[y0:y1, x0:x1], 1).astype(np.float32)
+    count = ok[:-2, 1:-1] + ok[2:, 1:-1] + ok[1:-1, :-2] + ok[1:-1, 2:]
+    live = fill & (count > 0)
+    for _ in range(steps):
+        v = np.pad(box * ok[1:-1, 1:-1, None], ((1, 1), (1, 1), (0, 0)))
+        total = v[:-2, 1:-1] + v[2:, 1:-1] + v[1:-1, :-2] + v[1:-1, 2:]
+        box[live] = total[live] / count[live, None]

@@ -30,9 +30,17 @@ _EYES = (
 SHUT_LID_GAP = 0.08
 
 
-# How far the iris may move from the eye's centre, in eye widths (x, y): about where a real
-# iris meets the corner or hides under a lid; within it the driver's gaze carries over whole.
+# How far from the eye's centre the iris may be moved, in eye widths (x, y): about where a real
+# iris meets the corner or hides under a lid.
 GAZE_LIMIT = np.array([0.3, 0.2])
+# MediaPipe reads a glance smaller than it is, on the driver and on a rendered iris alike:
+# carried over as read, a glance that put the driver's iris in the corner of the eye moved the
+# portrait's a third of the way there. Chosen by self-reenactment, where the portrait is the
+# driver's own first frame and the output's iris should read like the real frame's
+# (docs/closeups/self_glances.jpg; tests/test_face.py::test_self_reenacted_glances_read_as_big_as_the_real_ones).
+GAZE_READ_GAIN = np.array([1.5, 1.5])
+GAZE_SHOW = 0.6  # of the posed eye's tallest opening: where along the eye the iris may go
+GAZE_LID_SHARE = 0.8  # of the local half-gap: how far from the lids' midline the iris's centre may go
 
 
 @dataclass(frozen=True)
@@ -342,12 +350,40 @@ def _gaze_shift(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris
     c1, m1, e1, w1 = _eye_frame(posed, corners, upper, lower)
     n0, n1 = np.array([-e0[1], e0[0]]), np.array([-e1[1], e1[0]])
     centre = base[iris[0], :2]
-    # `gaze` is an image-axes vector in eye widths; its parts along and across the eye.
-    gx, gy = float(gaze @ e0), float(gaze @ n0)
-    x = (centre - c0) @ e0 / w0 + gx
-    y = (centre - m0) @ n0 / w0 + gy
+    # `gaze` is an image-axes vector in eye widths; its parts along and across the eye, as big
+    # as the driver's glance really was (GAZE_READ_GAIN), as far as the posed eye lets it show.
+    rest = np.array([(centre - c0) @ e0, (centre - m0) @ n0]) / w0
+    want = rest + np.array([gaze @ e0, gaze @ n0]) * GAZE_READ_GAIN
+    x, y = _within_opening(posed, corners, upper, lower, c1, m1, e1, n1, w1, rest, want)
     target = c1 + x * w1 * e1 + ((m1 - c1) @ n1 + y * w1) * n1
     return target - centre
+
+
+def _within_opening(posed: np.ndarray, corners, upper, lower, c1: np.ndarray, m1: np.ndarray, e1: np.ndarray,
+                    n1: np.ndarray, w1: float, rest: np.ndarray, want: np.ndarray) -> tuple[float, float]:
+    """`want` (x from the corners' midpoint, y from the lids' midpoint, eye widths) moved into
+    where an iris shows in the posed eye: along it, where the opening is at least GAZE_SHOW of
+    its tallest (towards a corner the lids converge: an iris put there was clipped to a white
+    eye); across it, within GAZE_LID_SHARE of the local half-gap from the local midline (on a
+    narrow, smiling eye a fixed share of the eye's width put the iris above the upper lid).
+    The portrait's own rest place is always allowed."""
+    us = np.linspace(-0.5, 0.5, 41)
+
+    def across(idx) -> np.ndarray:
+        curve = posed[[corners[0], *idx, corners[1]], :2]
+        u, v = (curve - c1) @ e1 / w1, (curve - m1) @ n1 / w1
+        order = np.argsort(u, kind="stable")
+        return np.interp(us, u[order], v[order])
+
+    a, b = across(upper), across(lower)
+    top, height = np.minimum(a, b), np.abs(b - a)
+    shows = us[height >= GAZE_SHOW * height.max()]
+    lo, hi = (max(shows.min(), -GAZE_LIMIT[0]), min(shows.max(), GAZE_LIMIT[0])) if len(shows) else (0.0, 0.0)
+    x = float(np.clip(want[0], min(rest[0], lo), max(rest[0], hi)))
+    mid, half = np.interp(x, us, top + height / 2), GAZE_LID_SHARE * np.interp(x, us, height) / 2
+    half = min(half, GAZE_LIMIT[1])
+    y = float(np.clip(want[1], min(rest[1], mid - half), max(rest[1], mid + half)))
+    return x, y
 
 
 def _between_lids(base: np.ndarray, posed: np.ndarray, corners, upper, lower, points: np.ndarray,
@@ -461,8 +497,7 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         meet = low + 0.25 * (up - low)
         pts[list(upper)] = meet + (up - meet) * k
         pts[list(lower)] = meet + (low - meet) * k
-        shift = _gaze_shift(base, pts, corners, upper, lower, iris,
-                            np.clip(motion.gaze[eye] * settings.gaze_gain, -GAZE_LIMIT, GAZE_LIMIT))
+        shift = _gaze_shift(base, pts, corners, upper, lower, iris, motion.gaze[eye] * settings.gaze_gain)
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift
         if k < GAZE_FULL_FROM:

@@ -114,6 +114,49 @@ def shut_eyes_row(portrait: Path) -> tuple[np.ndarray, np.ndarray]:
             _label(_crop(image, points, "eyes"), label))
 
 
+def self_glances_row(clip: Path, max_frames: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Self-reenactment of `clip` (the portrait is its own first face, as in the evaluation):
+    (real eyes, output eyes) at the driver's four strongest glances (left, right, up, down,
+    among frames with the eyes open), side by side. The output should look where the real
+    frame looks."""
+    from app import landmarks as lm
+    from app.avatar import prepare_avatar
+
+    from app.evaluate import metrics as M
+    from app.evaluate.data import EVAL_SIZE, SquareCrop
+    from app.evaluate.reenactment import SELF_FRAMING, Detector, find_first_face, run_pass
+
+    detector = Detector()
+    try:
+        with VideoFileSource(clip) as source:
+            first, pts = find_first_face(source, detector)
+            if first is None:
+                raise PuppetCamError(f"No face found in {clip}.", "Use a clip that shows a face.")
+            crop = SquareCrop.around(source.size, pts[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(pts))
+            avatar = prepare_avatar(crop.apply(first.image), SELF_FRAMING, name=clip.stem)
+            puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=SELF_FRAMING, engine="torch"))
+            puppeteer.calibrate()
+            try:
+                log = run_pass(puppeteer, source, crop, SquareCrop(0, 0, EVAL_SIZE), max_frames, feed_cropped=True,
+                               stop_at_cut=True, first=first)
+            finally:
+                puppeteer.close()
+    finally:
+        detector.close()
+    have = [t for t, p in enumerate(log.tracked) if p is not None]
+    iris = np.array([fm.iris_position(log.tracked[t]).mean(axis=0) for t in have])
+    eyes = np.array([fm.eye_openness(log.tracked[t]).mean() for t in have])
+    cand = np.flatnonzero(eyes > 0.7 * np.median(eyes))
+    picks = [("glance -", cand[np.argmin(iris[cand, 0])]), ("glance +", cand[np.argmax(iris[cand, 0])]),
+             ("up", cand[np.argmin(iris[cand, 1])]), ("down", cand[np.argmax(iris[cand, 1])])]
+    real, out = [], []
+    for label, i in picks:
+        t = have[i]
+        real.append(_label(_crop(log.drivers[t], log.tracked[t], "eyes"), f"real #{t} {label}"))
+        out.append(_label(_crop(log.outputs[t], log.tracked[t], "eyes"), f"output #{t}"))
+    return np.hstack(real), np.hstack(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.evaluate.closeups", description=__doc__.splitlines()[0])
     p.add_argument("portraits", nargs="*", help=f"portrait files (default: {', '.join(DEFAULT_PORTRAITS)} "
@@ -122,8 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("docs/closeups"))
     p.add_argument("--shut-eyes", type=Path, default=None, metavar="FILE",
                    help="instead: one sheet of the portraits at rest and with both eyes shut, to FILE")
+    p.add_argument("--self-glances", type=Path, default=None, metavar="FILE",
+                   help="instead: the clip's strongest glances, real against self-reenacted, to FILE")
     args = p.parse_args(argv)
     data = default_data_dir()
+    if args.self_glances is not None:
+        real, out = self_glances_row(args.clip or data / "driving" / "lp_d10.mp4")
+        args.self_glances.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(args.self_glances), np.vstack([real, out]), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        print(f"wrote {args.self_glances}")
+        return 0
     if args.shut_eyes is not None:
         rows = [np.hstack(shut_eyes_row(Path(x))) for x in args.portraits]
         args.shut_eyes.parent.mkdir(parents=True, exist_ok=True)

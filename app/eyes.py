@@ -202,13 +202,17 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
 # skin's mean stretch, is then at most 3.
 ROOM_STRETCH = 1.5
 ROOM_SHARE = 0.8  # of the room below a hard edge that the band may take
+ROOM_SKIP = 0.1  # eye widths above the lid's margin: its lashes
+ROOM_EDGE = 40.0  # grey levels over 2 px: an edge the lid's band should not bend
+ROOM_THICK = 0.08  # eye widths its dark side must last (a drawn crease is a thin line)
+ROOM_SPAN = 0.6  # share of the eye along which it must run (a rim or a brow spans the eye)
 
 
 def _band_above(d: float, drop: np.ndarray, room: np.ndarray) -> np.ndarray:
     """Per station, the depth of the band above the upper lid (output pixels): the full `d`,
     or short of the hard edge `room` pixels above the lid's rest margin, which the warp leaves
     about `drop` pixels above the posed lid; never so short that the lid skin left under the
-    edge stretches more than about fourfold."""
+    edge stretches more than about threefold."""
     drop = np.maximum(drop, 0.0)
     return np.clip(drop + ROOM_SHARE * room, np.maximum(ROOM_STRETCH * drop, 2.0), d)
 
@@ -225,38 +229,35 @@ def lid_room(image: np.ndarray, points: np.ndarray) -> np.ndarray:
         su, sl = _lid_curves(points, eye)
         c0, e, _, width, ns = _eye_axes(su, su, sl)
         out[eye] = BAND * width
-        if width < 4:
-            continue
         u = (su - c0) @ e / width
         order = np.argsort(u, kind="stable")
         start = np.stack([np.interp(us, u[order], su[order][:, k]) for k in (0, 1)], 1)
-        ts = np.arange(ROOM_SKIP * width, BAND * width, 0.5)
-        if len(ts) < 6:
+        ts = np.arange(ROOM_SKIP * width, BAND * width, 0.5)  # half-pixel steps up from the lid
+        thick = max(int(round(ROOM_THICK * width / 0.5)), 1)
+        if width < 4 or len(ts) < 4 + thick + 2:
             continue
         q = (start[:, None, :] - ts[None, :, None] * ns).astype(np.float32)
         profile = cv2.remap(grey, q[..., 0], q[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        thick = max(int(round(ROOM_THICK * width / 0.5)), 1)
-        for i, row in enumerate(profile):
-            # An edge 2 px tall whose dark side stays dark for ROOM_THICK widths: a rim or a
-            # brow (a drawn crease is a thin line, and folds with the lid as it should).
-            drop = row[:-4 - thick] - np.lib.stride_tricks.sliding_window_view(row[4:], thick + 1)[:len(row) - 4 - thick].max(axis=1)
-            hit = np.flatnonzero((row[:-4 - thick] - row[4:-thick] >= ROOM_EDGE) & (drop >= ROOM_EDGE / 2))
-            if len(hit):
-                out[eye, i] = ts[hit[0]]
-        if (out[eye] < BAND * width).mean() < ROOM_SPAN:
-            out[eye] = BAND * width  # no edge along the eye: a lash line curving up at a corner
-            continue
+        hard = _hard_edges(profile, thick)
+        found = hard.any(axis=1)
+        if found.mean() < ROOM_SPAN:
+            continue  # no edge along the eye: a lash line curving up at a corner, say
+        out[eye, found] = ts[hard[found].argmax(axis=1)]
         # Neighbouring stations agree: the nearest edge within two stations either side, then
         # eased along the eye (a band that changes depth abruptly shears what it moves).
-        near = np.min(np.stack([np.roll(np.pad(out[eye], 2, mode="edge"), k)[2:-2] for k in range(-2, 3)]), axis=0)
+        near = np.lib.stride_tricks.sliding_window_view(np.pad(out[eye], 2, mode="edge"), 5).min(axis=1)
         out[eye] = np.convolve(np.pad(near, 2, mode="edge"), np.ones(5) / 5, mode="valid")
     return out
 
 
-ROOM_SKIP = 0.1  # eye widths above the lid's margin: its lashes
-ROOM_EDGE = 40.0  # grey levels over 2 px: an edge the lid's band should not bend
-ROOM_THICK = 0.08  # eye widths its dark side must last
-ROOM_SPAN = 0.6  # share of the eye along which it must run (a rim or a brow spans the eye)
+def _hard_edges(profile: np.ndarray, thick: int) -> np.ndarray:
+    """(rows, steps - 4 - thick) bool: where each row of half-pixel samples (going up from the
+    lid) drops by ROOM_EDGE grey levels over 2 px and stays at least half that much darker for
+    the next `thick` samples."""
+    n = profile.shape[1] - 4 - thick
+    light = profile[:, :n]
+    dark_side = np.lib.stride_tricks.sliding_window_view(profile[:, 4:], thick + 1, axis=1)[:, :n]
+    return (light - profile[:, 4:4 + n] >= ROOM_EDGE) & (light - dark_side.max(axis=2) >= ROOM_EDGE / 2)
 
 
 def _eye_axes(pu: np.ndarray, su: np.ndarray, sl: np.ndarray):

@@ -25,6 +25,19 @@ def d10_faces(data_dir) -> tuple[list[np.ndarray], list[np.ndarray]]:
         return frames, [tracker.detect(f)[0].landmarks for f in frames]
 
 
+def test_shut_eyes_sheet_has_a_rest_and_a_shut_tile_per_portrait(data_dir, tmp_path, capsys):
+    """`python -m app.evaluate.closeups --shut-eyes FILE PORTRAIT...` writes one row per
+    portrait, at rest and shut, labelled with MediaPipe's reading; a missing clip is a message."""
+    from app.evaluate.closeups import TILE, main
+
+    out = tmp_path / "shut.jpg"
+    portraits = [str(data_dir / "portraits" / n) for n in ("lp_s9.jpg", "grace_hopper.jpg")]
+    assert main(["--shut-eyes", str(out), *portraits]) == 0
+    assert cv2.imread(str(out)).shape[:2] == (2 * TILE[1], 2 * TILE[0])
+    assert main(["--clip", str(tmp_path / "none.mp4"), "--self-glances", str(tmp_path / "g.jpg")]) == 2
+    assert "none.mp4" in capsys.readouterr().err
+
+
 def test_close_up_moments_are_the_drivers_own_extremes(d10_faces):
     """The close-up sheets (python -m app.evaluate.closeups) show what their labels say: the
     blink is the driver's most shut frame, the open mouth its widest, the glances its iris's

@@ -144,6 +144,8 @@ def self_glances_row(clip: Path, max_frames: int = 300) -> tuple[np.ndarray, np.
     finally:
         detector.close()
     have = [t for t, p in enumerate(log.tracked) if p is not None]
+    if len(have) < 4:
+        raise PuppetCamError(f"Too few frames with a face in {clip}.", "Use a clip that shows a face throughout.")
     iris = np.array([fm.iris_position(log.tracked[t]).mean(axis=0) for t in have])
     eyes = np.array([fm.eye_openness(log.tracked[t]).mean() for t in have])
     cand = np.flatnonzero(eyes > 0.7 * np.median(eyes))
@@ -169,23 +171,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: the clip's strongest glances, real against self-reenacted, to FILE")
     args = p.parse_args(argv)
     data = default_data_dir()
-    if args.self_glances is not None:
-        real, out = self_glances_row(args.clip or data / "driving" / "lp_d10.mp4")
-        args.self_glances.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.self_glances), np.vstack([real, out]), [cv2.IMWRITE_JPEG_QUALITY, 88])
-        print(f"wrote {args.self_glances}")
-        return 0
-    if args.shut_eyes is not None:
-        rows = [np.hstack(shut_eyes_row(Path(x))) for x in args.portraits]
-        args.shut_eyes.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.shut_eyes), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 88])
-        print(f"wrote {args.shut_eyes}")
-        return 0
     clip = args.clip or data / "driving" / "lp_d10.mp4"
     if not clip.is_file():
         print(missing_data_message("python -m app.evaluate.closeups", clip), file=sys.stderr)
         return 2
     portraits = [Path(x) for x in args.portraits] or [data / "portraits" / n for n in DEFAULT_PORTRAITS]
+    if args.self_glances is not None or args.shut_eyes is not None:
+        try:
+            if args.self_glances is not None:
+                path, sheet = args.self_glances, np.vstack(self_glances_row(clip))
+            else:
+                path, sheet = args.shut_eyes, np.vstack([np.hstack(shut_eyes_row(x)) for x in portraits])
+        except PuppetCamError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            return 1
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
+        print(f"wrote {path}")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     for portrait in portraits:
         try:

@@ -450,6 +450,40 @@ def head_shift(shift: np.ndarray, avatar: AvatarFace, settings: RetargetSettings
     return out
 
 
+# Face sizes a turn may always move the face's outline on a side, however little margin the
+# portrait leaves there (a face cut off by its frame can still nod a little).
+TURN_MARGIN_FLOOR = 0.03
+
+
+def turn_within_margin(rotation: np.ndarray, avatar: AvatarFace) -> np.ndarray:
+    """The rotation, scaled back along its own axis as far as needed so that no point of the
+    face's outline moves further than the face's margin on its side (`STRETCH_SHARE`, as for a
+    shift). The band between the outline and the still frame takes the move: pulled in, it is
+    stretched (a turn's far cheek); rolled along, it is sheared. On a portrait whose face fills
+    the picture that band is a few pixels of hair and ear, and it was smeared into streaks down
+    the picture's side (and the flow folded in it, in places)."""
+    margin = np.maximum(STRETCH_SHARE * avatar.margin, TURN_MARGIN_FLOOR * avatar.size)
+    if not np.isfinite(margin).all():
+        return rotation
+    oval = avatar.landmarks[list(lm.FACE_OVAL)] - avatar.pivot
+    # Each outline point answers to the side it faces: left, right, top, bottom.
+    angle = np.degrees(np.arctan2(oval[:, 1], oval[:, 0]))
+    side = np.where(np.abs(angle) <= 45, 1, np.where(np.abs(angle) >= 135, 0, np.where(angle > 0, 3, 2)))
+    room = margin[side]
+
+    def fits(r: np.ndarray) -> bool:
+        moved = np.linalg.norm((oval @ r.T - oval)[:, :2], axis=1)
+        return bool((moved <= room).all())
+
+    if fits(rotation):
+        return rotation
+    rotvec, low, high = matrix_to_rotvec(rotation), 0.0, 1.0
+    for _ in range(12):  # bisection on the share of the turn that fits
+        mid = (low + high) / 2
+        low, high = (mid, high) if fits(rotvec_to_matrix(rotvec * mid)) else (low, mid)
+    return rotvec_to_matrix(rotvec * low)
+
+
 def limit_rotation(rotation: np.ndarray, settings: RetargetSettings) -> np.ndarray:
     """The rotation with its yaw, pitch and roll each clamped to the settings' limits."""
     yaw, pitch, roll = rotation_to_euler(rotation)
@@ -510,7 +544,8 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
                                      float(k) / GAZE_FULL_FROM)
         pts[list(iris)] = iris_pts
 
-    rotation = limit_rotation(rotvec_to_matrix(motion.rotation * settings.head_gain), settings)
+    rotation = turn_within_margin(limit_rotation(rotvec_to_matrix(motion.rotation * settings.head_gain), settings),
+                                  avatar)
     pts = avatar.pivot + (pts - avatar.pivot) @ rotation.T
     scale = float(np.exp(motion.log_scale * settings.scale_gain))
     pts[:, :2] = avatar.pivot[:2] + (pts[:, :2] - avatar.pivot[:2]) * scale

@@ -55,6 +55,7 @@ GAINS = (
     Option("mouth_gain", 1.0, "scale of mouth motion", 0.0, 2.0, label="Mouth"),
     Option("eyes_gain", 1.0, "scale of eye and eyelid motion", 0.0, 2.0, label="Eyes"),
     Option("brows_gain", 1.0, "scale of eyebrow motion", 0.0, 2.0, label="Brows"),
+    Option("gaze_gain", 1.0, "scale of the iris's glances inside the eye", 0.0, 2.0, label="Gaze"),
 )
 MOTION_OPTIONS: tuple[Option, ...] = (MODE, *GAINS, SMOOTHING)
 OPTIONS: dict[str, Option] = {o.name: o for o in MOTION_OPTIONS}

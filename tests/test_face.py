@@ -150,6 +150,28 @@ def test_gaze_is_not_scored_on_a_driver_who_does_not_glance(d10_faces):
     assert glancing["gaze_corr_x"] == pytest.approx(1.0) and glancing["gaze_gain_x"] == pytest.approx(1.0)
 
 
+def test_gaze_gain_scales_the_glance_and_zero_keeps_the_iris_still(data_dir):
+    """The Gaze slider / --gaze-gain: 0 leaves the iris where it rests whatever the driver's
+    glance, 0.5 moves it half as far as 1 (a glance well inside the eye)."""
+    import dataclasses
+
+    from app.options import OPTIONS, animator_settings, defaults
+    from app.animator import AnimatorSettings
+    from app.retarget import Motion, apply_motion
+
+    avatar = load_avatar(data_dir / "portraits" / "astronaut.png")
+    glance = dataclasses.replace(Motion.neutral(), gaze=np.array([[0.08, 0.0], [0.08, 0.0]]))
+    iris = [lm.RIGHT_IRIS[0], lm.LEFT_IRIS[0]]
+    moved = {}
+    for gain in (0.0, 0.5, 1.0):
+        settings = animator_settings(AnimatorSettings(), {**defaults(), "gaze_gain": gain}).retarget
+        posed = apply_motion(avatar.face, glance, settings).landmarks
+        moved[gain] = np.linalg.norm(posed[iris, :2] - avatar.face.landmarks[iris, :2], axis=1).mean()
+    assert OPTIONS["gaze_gain"].flag == "--gaze-gain"
+    assert moved[0.0] < 1e-6 and moved[1.0] > 1.0
+    assert moved[0.5] == pytest.approx(moved[1.0] / 2, rel=0.05)
+
+
 def test_self_reenacted_glances_read_as_big_as_the_real_ones(data_dir):
     """lp_d10 driving its own first frame: the output's iris, read by MediaPipe, moves about as
     far as the real one in the same frames. Copied as MediaPipe reads the driver, it moved 0.75

@@ -33,6 +33,7 @@ class AppSettings:
     mouth_gain: float = float(OPTIONS["mouth_gain"].default)
     eyes_gain: float = float(OPTIONS["eyes_gain"].default)
     brows_gain: float = float(OPTIONS["brows_gain"].default)
+    gaze_gain: float = float(OPTIONS["gaze_gain"].default)
     mirror: bool = False
     output_size: str = "512x512"
     fps: int = 30

@@ -191,7 +191,8 @@ def sharpen_lids(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
         # A band cut short by a hard edge stretches its skin evenly: squeezed towards the
         # lashes as well, its top was stretched 8 times on a portrait with glasses.
         tight = ROOM_STRETCH * np.maximum(v_up - w_up, 0.0)
-        shut = closed * LASH_SQUEEZE * np.clip((d_up - tight) / np.maximum(d - tight, 1e-6), 0.0, 1.0)
+        cut = np.clip((d_up - tight) / np.maximum(d - tight, 1e-6), 0.0, 1.0)
+        shut = closed * LASH_SQUEEZE * np.where(d_up < d, cut, 1.0)
 
         table = np.column_stack([v_up, v_lo, w_up, w_lo, np.full(_SAMPLES, strength), shut])
         compose_along_normal(mx, my, c0, e, n, width, np.column_stack([d_up, np.full(_SAMPLES, d)]), table,
@@ -220,21 +221,25 @@ def _band_above(d: float, drop: np.ndarray, room: np.ndarray) -> np.ndarray:
 def lid_room(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(2, _SAMPLES) pixels: per eye, at stations evenly along it, how far above the upper lid
     its skin reaches before a hard edge that is darker above (a glasses rim, a brow, a deep
-    crease); `BAND` eye widths where there is none. The lash line's own edge (lighter above)
-    and the first `ROOM_SKIP` eye widths are passed over. Computed once per avatar."""
+    crease); infinite where there is none within `BAND` eye widths. The lash line's own edge
+    (lighter above) and the first `ROOM_SKIP` eye widths are passed over. Once per avatar."""
     grey = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 1.0)
     us = np.linspace(0.0, 1.0, _SAMPLES)
     out = np.zeros((2, _SAMPLES))
+    widths = np.zeros(2)
     for eye in (0, 1):
         su, sl = _lid_curves(points, eye)
         c0, e, _, width, ns = _eye_axes(su, su, sl)
+        widths[eye] = width
         out[eye] = BAND * width
+        if width < 4:
+            continue
         u = (su - c0) @ e / width
         order = np.argsort(u, kind="stable")
         start = np.stack([np.interp(us, u[order], su[order][:, k]) for k in (0, 1)], 1)
         ts = np.arange(ROOM_SKIP * width, BAND * width, 0.5)  # half-pixel steps up from the lid
         thick = max(int(round(ROOM_THICK * width / 0.5)), 1)
-        if width < 4 or len(ts) < 4 + thick + 2:
+        if len(ts) < 4 + thick + 2:
             continue
         q = (start[:, None, :] - ts[None, :, None] * ns).astype(np.float32)
         profile = cv2.remap(grey, q[..., 0], q[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -247,6 +252,7 @@ def lid_room(image: np.ndarray, points: np.ndarray) -> np.ndarray:
         # eased along the eye (a band that changes depth abruptly shears what it moves).
         near = np.lib.stride_tricks.sliding_window_view(np.pad(out[eye], 2, mode="edge"), 5).min(axis=1)
         out[eye] = np.convolve(np.pad(near, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    out[out >= BAND * widths[:, None] - 1e-6] = np.inf  # no edge within the band: it keeps its depth
     return out
 
 

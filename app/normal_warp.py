@@ -52,10 +52,12 @@ def compose_along_normal(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.n
     towards the margins (0: evenly). v -> v2, piecewise: [a_v - d, a_v] -> [a_v - d, a_w],
     [a_v, b_v] -> [a_w, b_w], [b_v, b_v + d] -> [b_w, b_v + d]; every piece is increasing, and
     so is its blend with the identity. It fades out over `corner_fade` widths past each end.
-    `d`: the band's depth either side, or per station (stations, 2): above a_v, below b_v."""
+    `d`: the band's depth either side: one for all, per station (stations,), or per station and
+    side (stations, 2): above a_v, below b_v."""
     h, w = mx.shape
     stations = len(table)
-    depth = np.broadcast_to(np.asarray(d, np.float64), (stations, 2)) if np.ndim(d) else np.full((stations, 2), float(d))
+    depth = np.empty((stations, 2))
+    depth[:] = np.asarray(d, np.float64).reshape(-1, 1) if np.ndim(d) == 1 else d  # one depth, per station, or per side
     table = np.column_stack([table, depth])
     base = c0 + np.outer(np.linspace(0.0, 1.0, stations) * width, e)
     a_all, b_all, c1 = table[:, 0], table[:, 1], c0 + e * width

@@ -149,6 +149,8 @@ def self_glances_row(clip: Path, max_frames: int = 300) -> tuple[np.ndarray, np.
     iris = np.array([fm.iris_position(log.tracked[t]).mean(axis=0) for t in have])
     eyes = np.array([fm.eye_openness(log.tracked[t]).mean() for t in have])
     cand = np.flatnonzero(eyes > 0.7 * np.median(eyes))
+    if not len(cand):
+        cand = np.arange(len(have))
     picks = [("glance -", cand[np.argmin(iris[cand, 0])]), ("glance +", cand[np.argmax(iris[cand, 0])]),
              ("up", cand[np.argmin(iris[cand, 1])]), ("down", cand[np.argmax(iris[cand, 1])])]
     real, out = [], []
@@ -171,24 +173,25 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: the clip's strongest glances, real against self-reenacted, to FILE")
     args = p.parse_args(argv)
     data = default_data_dir()
+    portraits = [Path(x) for x in args.portraits] or [data / "portraits" / n for n in DEFAULT_PORTRAITS]
+    if args.shut_eyes is not None:
+        rows = []
+        for portrait in portraits:
+            try:
+                rows.append(np.hstack(shut_eyes_row(portrait)))
+            except PuppetCamError as exc:
+                print(f"{portrait.name}: skipped: {exc}", file=sys.stderr)
+        return _write(args.shut_eyes, rows)
     clip = args.clip or data / "driving" / "lp_d10.mp4"
     if not clip.is_file():
         print(missing_data_message("python -m app.evaluate.closeups", clip), file=sys.stderr)
         return 2
-    portraits = [Path(x) for x in args.portraits] or [data / "portraits" / n for n in DEFAULT_PORTRAITS]
-    if args.self_glances is not None or args.shut_eyes is not None:
+    if args.self_glances is not None:
         try:
-            if args.self_glances is not None:
-                path, sheet = args.self_glances, np.vstack(self_glances_row(clip))
-            else:
-                path, sheet = args.shut_eyes, np.vstack([np.hstack(shut_eyes_row(x)) for x in portraits])
+            return _write(args.self_glances, list(self_glances_row(clip)))
         except PuppetCamError as exc:
-            print(f"skipped: {exc}", file=sys.stderr)
+            print(f"{clip.name}: skipped: {exc}", file=sys.stderr)
             return 1
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
-        print(f"wrote {path}")
-        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     for portrait in portraits:
         try:
@@ -199,6 +202,17 @@ def main(argv: list[str] | None = None) -> int:
         path = args.out / f"{portrait.stem}.jpg"
         cv2.imwrite(str(path), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
         print(f"wrote {path}")
+    return 0
+
+
+def _write(path: Path, rows: list[np.ndarray]) -> int:
+    """One sheet of `rows` to `path`; 1 when there is nothing to write."""
+    if not rows:
+        print(f"{path}: nothing to write", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"wrote {path}")
     return 0
 
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from . import landmarks as lm
-from .normal_warp import compose_along_normal, levels_across, rowwise_interp
+from .normal_warp import compose_along_normal, ease_along, levels_across, rowwise_interp
 from .retarget import eye_openness
 
 _EYES = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
@@ -248,10 +248,8 @@ def lid_room(image: np.ndarray, points: np.ndarray) -> np.ndarray:
         if found.mean() < ROOM_SPAN:
             continue  # no edge along the eye: a lash line curving up at a corner, say
         out[eye, found] = ts[hard[found].argmax(axis=1)]
-        # Neighbouring stations agree: the nearest edge within two stations either side, then
-        # eased along the eye (a band that changes depth abruptly shears what it moves).
-        near = np.lib.stride_tricks.sliding_window_view(np.pad(out[eye], 2, mode="edge"), 5).min(axis=1)
-        out[eye] = np.convolve(np.pad(near, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+        # Neighbouring stations agree: the nearest edge within two stations either side, eased.
+        out[eye] = ease_along(out[eye], 2, np.ones(5) / 5)
     out[out >= BAND * widths[:, None] - 1e-6] = np.inf  # no edge within the band: it keeps its depth
     return out
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .normal_warp import compose_along_normal, levels_across, rowwise_interp
+from .normal_warp import compose_along_normal, ease_along, levels_across, rowwise_interp
 
 # Inner lips, corner to corner (78 and 308 are the inner corners), upper and lower paired.
 _UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
@@ -130,7 +130,4 @@ def _smooth_along(strength: np.ndarray) -> np.ndarray:
     five-station triangle): the lips' shift may then change only gradually along the mouth.
     Two shut stations beside clear ones (a mouth at the crop border, its far end turned
     away) moved 3 pixels across one, and the pixel grid's differences read a fold there."""
-    padded = np.pad(strength, 1, mode="edge")
-    eroded = np.minimum(np.minimum(padded[:-2], padded[1:-1]), padded[2:])
-    kernel = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
-    return np.convolve(np.pad(eroded, 2, mode="edge"), kernel, mode="valid")
+    return ease_along(strength, 1, np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0)

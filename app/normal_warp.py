@@ -38,6 +38,17 @@ def levels_across(mx: np.ndarray, my: np.ndarray, base: np.ndarray, n: np.ndarra
     return np.maximum.accumulate(sx * ns[0] + sy * ns[1], axis=1), probe_v
 
 
+def ease_along(values: np.ndarray, reach: int, kernel: np.ndarray) -> np.ndarray:
+    """Per-station values eased along the feature: each the smallest within `reach` stations
+    either side, then smoothed by `kernel` (odd length, summing to 1); the ends are padded
+    with their own values. A re-parametrisation whose strength or depth jumps between
+    neighbouring stations shears what it moves, and the pixel grid reads a fold there."""
+    padded = np.pad(values, reach, mode="edge")
+    nearest = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1).min(axis=1)
+    half = len(kernel) // 2
+    return np.convolve(np.pad(nearest, half, mode="edge"), kernel, mode="valid")
+
+
 def squeeze_profile(t: np.ndarray) -> np.ndarray:
     """0 -> 0, 1 -> 1, slope 0.3 at 0 and 2.4 at 1: the end near the margin is compressed."""
     return 0.3 * t + 0.7 * t * t * t

@@ -94,9 +94,9 @@ def shut_eyes_row(portrait: Path) -> tuple[np.ndarray, np.ndarray]:
     openness per eye."""
     import dataclasses
 
+    from app.evaluate.reenactment import Detector
     from app.render import Renderer
     from app.retarget import Motion, RetargetSettings, apply_motion
-    from app.tracking import FaceTracker, TrackerSettings
     from engines.torch_engine import TorchFieldEngine
 
     avatar = load_avatar(portrait)
@@ -104,11 +104,14 @@ def shut_eyes_row(portrait: Path) -> tuple[np.ndarray, np.ndarray]:
     shut = dataclasses.replace(Motion.neutral(), eye_openness=np.array([0.05, 0.05]))
     image = renderer.render(apply_motion(avatar.face, shut, RetargetSettings()))
     points = avatar.face.landmarks
-    with FaceTracker(TrackerSettings(static_images=True, max_faces=1)) as tracker:
-        seen = [tracker.detect(im) for im in (avatar.image, image)]
+    detector = Detector()
+    try:
+        seen = [detector(im) for im in (avatar.image, image)]
+    finally:
+        detector.close()
     label = "shut"
-    if all(seen):
-        ratio = fm.eye_openness(seen[1][0].landmarks) / np.maximum(fm.eye_openness(seen[0][0].landmarks), 1e-6)
+    if all(p is not None for p in seen):
+        ratio = fm.eye_openness(seen[1]) / np.maximum(fm.eye_openness(seen[0]), 1e-6)
         label = f"shut, MediaPipe {ratio[0]:.2f}/{ratio[1]:.2f}"
     return (_label(_crop(avatar.image, points, "eyes"), f"{portrait.stem} at rest"),
             _label(_crop(image, points, "eyes"), label))
@@ -123,8 +126,8 @@ def self_glances_row(clip: Path, max_frames: int = 300) -> tuple[np.ndarray, np.
     from app.avatar import prepare_avatar
 
     from app.evaluate import metrics as M
-    from app.evaluate.data import EVAL_SIZE, SquareCrop
-    from app.evaluate.reenactment import SELF_FRAMING, Detector, find_first_face, run_pass
+    from app.evaluate.data import SquareCrop
+    from app.evaluate.reenactment import SELF_FRAMING, Detector, find_first_face, self_pass
 
     detector = Detector()
     try:
@@ -134,13 +137,7 @@ def self_glances_row(clip: Path, max_frames: int = 300) -> tuple[np.ndarray, np.
                 raise PuppetCamError(f"No face found in {clip}.", "Use a clip that shows a face.")
             crop = SquareCrop.around(source.size, pts[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(pts))
             avatar = prepare_avatar(crop.apply(first.image), SELF_FRAMING, name=clip.stem)
-            puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=SELF_FRAMING, engine="torch"))
-            puppeteer.calibrate()
-            try:
-                log = run_pass(puppeteer, source, crop, SquareCrop(0, 0, EVAL_SIZE), max_frames, feed_cropped=True,
-                               stop_at_cut=True, first=first)
-            finally:
-                puppeteer.close()
+            log = self_pass(avatar, source, crop, first, max_frames, engine="torch")
     finally:
         detector.close()
     have = [t for t, p in enumerate(log.tracked) if p is not None]

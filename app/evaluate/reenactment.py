@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from app import landmarks as lm
-from app.avatar import Framing, load_avatar, prepare_avatar
+from app.avatar import Avatar, Framing, load_avatar, prepare_avatar
 from app.capture import Frame, VideoFileSource
 from app.errors import PuppetCamError
 from app.pipeline import PipelineSettings, Puppeteer
@@ -360,6 +360,21 @@ def _score_self(res: SelfResult, avatar_image: np.ndarray, log, detector: Detect
                 res.eye_open_real.append((er - e0) / f)
 
 
+def self_pass(avatar: Avatar, source: VideoFileSource, crop: SquareCrop, first: Frame, max_frames: int,
+              engine: str = "auto") -> PassLog:
+    """The clip fed, from its `first` face on, to a portrait cut from that frame by `crop`
+    (outputs at EVAL_SIZE, the driver cropped alike), stopping at a scene cut."""
+    puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=SELF_FRAMING, engine=engine))
+    # Self-reenactment's reference is the frame the avatar was cut from, as in FOMM's and
+    # LivePortrait's protocol: the neutral is that first frame, not searched for.
+    puppeteer.calibrate()
+    try:
+        return run_pass(puppeteer, source, crop, SquareCrop(0, 0, EVAL_SIZE), max_frames, feed_cropped=True,
+                        stop_at_cut=True, first=first)
+    finally:
+        puppeteer.close()
+
+
 def self_reenactment(clip: Path, detector: Detector, cfg: Settings, neutral_start: bool = False) -> SelfResult:
     """`neutral_start`: also measure the output's dependence on the clip's first frame."""
     t_start = time.perf_counter()
@@ -381,15 +396,7 @@ def self_reenactment(clip: Path, detector: Detector, cfg: Settings, neutral_star
         except PuppetCamError as exc:
             res.status = f"skipped: {exc}"
             return res
-        puppeteer = Puppeteer.for_avatar(avatar, PipelineSettings(framing=SELF_FRAMING))
-        # Self-reenactment's reference is the frame the avatar was cut from, as in FOMM's and
-        # LivePortrait's protocol: the neutral is that first frame, not searched for.
-        puppeteer.calibrate()
-        try:
-            log = run_pass(puppeteer, source, crop, SquareCrop(0, 0, EVAL_SIZE), cfg.max_frames, feed_cropped=True,
-                           stop_at_cut=True, first=first)
-        finally:
-            puppeteer.close()
+        log = self_pass(avatar, source, crop, first, cfg.max_frames)
     finally:
         source.close()
     res.start, res.crop, res.frames, res.ended = first.index, crop, len(log.outputs), log.ended

@@ -39,6 +39,10 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
 RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 98, 327, 234, 454, 127, 356, 93, 323,
          33, 133, 362, 263, 108, 337, 69, 299)
 
+# The outline at the sides of the face, by the ears: the depth a head turns about (a turn in place
+# leaves the head's side silhouette where it is while the nose swings across).
+SIDE_OUTLINE = (234, 454, 127, 356, 93, 323)
+
 # Cheek patches used to measure skin colour (for colour-matching the mouth interior).
 CHEEKS = (50, 101, 118, 117, 123, 280, 330, 347, 346, 352)
 

@@ -102,6 +102,16 @@ class Motion:
         return Motion.from_vector((1.0 - w) * self.to_vector() + w * other.to_vector())
 
 
+def turn_axis(points: np.ndarray) -> np.ndarray:
+    """The point a head turns and nods about: under the middle of its rigid points, as deep as
+    the outline at the sides of the face. Measured at the rigid points' own centroid, a turn
+    carried the face's sideways swing in the translation, and the skull (hair, ears and the band
+    round them) slid with it: the background behind was dragged into a ghost of the head."""
+    axis = points[_RIGID].mean(axis=0)
+    axis[2] = points[list(lm.SIDE_OUTLINE), 2].mean()
+    return axis
+
+
 def face_size(points: np.ndarray) -> float:
     oval = points[list(lm.FACE_OVAL), :2]
     return float((oval.max(axis=0) - oval.min(axis=0)).max())
@@ -153,13 +163,12 @@ def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
     # keeps expressions the same size when the driver leans towards the camera.
     unposed = head.inverse_apply(points)
     expression = (unposed - reference.landmarks) / reference.size
-    centre0 = reference.landmarks[_RIGID].mean(axis=0)
-    centre1 = points[_RIGID].mean(axis=0)
+    axis0 = turn_axis(reference.landmarks)
     openness = np.array([eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
     iris = np.array([_iris_offset(unposed, *eye) for eye in _EYES])
     return Motion(
         rotation=matrix_to_rotvec(head.rotation),
-        translation=(centre1 - centre0)[:2] / reference.size,
+        translation=(head.apply(axis0) - axis0)[:2] / reference.size,
         log_scale=float(np.log(head.scale)),
         expression=expression,
         eye_openness=openness / np.maximum(reference.eye_openness, 1e-3),
@@ -199,10 +208,10 @@ class AvatarFace:
     def __post_init__(self) -> None:
         self.landmarks = self.landmarks.astype(np.float64)
         self.size = face_size(self.landmarks)
-        # The pivot is the same point the driver's translation is measured at (the centroid of
-        # the rigid points), so the sideways swing of a real head turn arrives once, through
-        # the translation, and is not added a second time by the rotation.
-        self.pivot = self.landmarks[_RIGID].mean(axis=0)
+        # The pivot is the same point the driver's translation is measured at (`turn_axis`): a
+        # turn's swing of the face arrives through the rotation alone, and the translation (which
+        # the skull follows) is the head's own move.
+        self.pivot = turn_axis(self.landmarks)
 
 
 def _blink_curve(ratio: float, closed_below: float, open_above: float) -> float:

@@ -190,12 +190,12 @@ def test_a_frame_filling_face_does_not_slide_off_its_neck(data_dir):
     puppeteer.close()
     asked = abs(results[-1].motions[0].translation[1])
     assert asked > 0.12  # the driver really moved (measured from the most neutral frame seen so far)
-    rigid = list(lm.RIGID)
-    moved = (results[-1].posed[0].landmarks[rigid, :2].mean(axis=0)
-             - avatar.face.landmarks[rigid, :2].mean(axis=0)) / avatar.face.size
+    # The skull (hair, ears, the band round the head) is what would slide off the neck; the
+    # face inside it also swings with the driver's nod.
+    centre = avatar.face.landmarks[list(lm.RIGID), :2].mean(axis=0)
+    moved = (results[-1].posed[0].ring_transform.apply(centre) - centre) / avatar.face.size
     limit = ROOM_SHARE * room[2]  # the driver moved up: the room above the head
-    # The rotation (a nod) moves the rigid points a little too.
-    assert abs(moved[1]) < limit + 0.03 < asked / 3, (moved, limit, asked)
+    assert abs(moved[1]) < limit + 0.01 < asked / 3, (moved, limit, asked)
 
 
 def test_a_face_cut_off_under_its_mouth_neither_stretches_its_lip_nor_folds(data_dir):

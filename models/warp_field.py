@@ -16,7 +16,9 @@ composed with itself N times, each a `grid_sample`), as in diffeomorphic image r
 (Arsigny et al. 2006; VoxelMorph). `v` is fitted so that `exp(v)` lands where `D` asks: a few
 fixed-point steps `v += D - (exp(v) - id)`. Where the landmarks ask for the impossible (a fold),
 the fit cannot reach it and the flow squeezes the region instead, which is what an occluding edge
-looks like in 2-D.
+looks like in 2-D. The head's shift (the inner ring's mean move) is a flow of its own, applied
+after the fitted one: a field that carried both made every point travel across the field of the
+face's own turn and expression, and the fit fell short on large moves.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ DEFAULT_GRID_SIZE = 96
 # 2^7 sub-steps: the first is injective while the field's gradient is under 128 grid cells per
 # cell, far beyond any face motion (a mouth opening stretches about 20x).
 DEFAULT_SQUARINGS = 7
-DEFAULT_FIT_STEPS = 3
+DEFAULT_FIT_STEPS = 2
+# The head's shift is one translation eased out across the band between the rings: its gradient
+# is a fraction of a grid cell per cell, so 2^4 sub-steps keep every one of them injective.
+SHIFT_SQUARINGS = 4
+SHIFT_SMOOTHING = 3
 
 # The control points the model is exported for: the exported graph's displacement input is
 # (B, NUM_CONTROL_POINTS, 2), so the count belongs to the model, and the app's rig (app/rig.py)
@@ -59,16 +65,48 @@ class WarpField(nn.Module):
 
     def forward(self, tri_index: torch.Tensor, tri_weight: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
         """tri_index (B, G*G, 3) int64, tri_weight (B, G*G, 3), displacement (B, V, 2) in
-        normalised crop units -> sampling grid (B, G, G, 2) in [-1, 1], align_corners=True."""
+        normalised crop units -> sampling grid (B, G, G, 2) in [-1, 1], align_corners=True.
+
+        The head's shift is a flow of its own, composed with the flow of the rest: a point of a
+        stationary field travels along the field, so a face shifted by a tenth of the crop and
+        turned at once passed over the field of its own turn on the way, and the fit did not
+        catch up (landmarks landed pixels off, and a crease ran across a laughing cheek)."""
         b = displacement.shape[0]
         g = self.grid_size
         flat = tri_index.reshape(b, -1, 1).expand(-1, -1, 2)
-        corners = torch.gather(displacement, 1, flat).reshape(b, g * g, 3, 2)
-        target = (corners * tri_weight.unsqueeze(-1)).sum(dim=2).reshape(b, g, g, 2)
-        velocity = target * self.inside
+
+        def on_grid(control: torch.Tensor) -> torch.Tensor:
+            corners = torch.gather(control, 1, flat).reshape(b, g * g, 3, 2)
+            return (corners * tri_weight.unsqueeze(-1)).sum(dim=2).reshape(b, g, g, 2)
+
+        target = on_grid(displacement)
+        # Eased across the band as the single field used to be (one box filter per fit step):
+        # unsmoothed, the band under a head that rises is stretched over a few cells.
+        shift = on_grid(self._head_shift(displacement)) * self.inside
+        for _ in range(SHIFT_SMOOTHING):
+            shift = self._smooth(shift) * self.inside
+        unshift = self.exp(-shift, SHIFT_SQUARINGS)
+        # What is left for the second flow: from each point to where the first flow must start
+        # from to land where the landmarks ask (x + D(x), moved back by the shift's inverse).
+        rest = target + _sample(unshift, self.identity + target)
+        velocity = rest * self.inside
         for _ in range(self.fit_steps):
-            velocity = self._smooth(velocity + (target - self.exp(velocity))) * self.inside
-        return self.identity + self.exp(-velocity)
+            velocity = self._smooth(velocity + (rest - self.exp(velocity))) * self.inside
+        # The inverse of (shift after rest) is (rest's inverse after the shift's).
+        moved = self.identity + unshift
+        return moved + _sample(self.exp(-velocity), moved)
+
+    @staticmethod
+    def _head_shift(displacement: torch.Tensor) -> torch.Tensor:
+        """Control displacements (B, V, 2) of the head's shift alone: the mean move of the
+        inner ring points that move (a ring point held on the crop border stays), given to the
+        landmarks and those ring points; the outer ring and the border stay."""
+        ring = displacement[:, NUM_LANDMARKS:NUM_LANDMARKS + RING_POINTS]
+        moving = (ring.abs().sum(dim=2, keepdim=True) > 0).to(ring.dtype)
+        mean = (ring * moving).sum(dim=1, keepdim=True) / moving.sum(dim=1, keepdim=True).clamp(min=1.0)
+        head = torch.cat([torch.ones_like(displacement[:, :NUM_LANDMARKS, :1]), moving,
+                          torch.zeros_like(displacement[:, NUM_LANDMARKS + RING_POINTS:, :1])], dim=1)
+        return mean * head
 
     @staticmethod
     def _smooth(velocity: torch.Tensor) -> torch.Tensor:
@@ -81,12 +119,17 @@ class WarpField(nn.Module):
         v = v[:, :, :-2] + v[:, :, 1:-1] + v[:, :, 2:]
         return (v[:, :-2] + v[:, 1:-1] + v[:, 2:]) * (1.0 / 9.0)
 
-    def exp(self, velocity: torch.Tensor) -> torch.Tensor:
+    def exp(self, velocity: torch.Tensor, squarings: int | None = None) -> torch.Tensor:
         """Displacement (B, G, G, 2) of the unit-time flow of `velocity` (B, G, G, 2)."""
-        disp = velocity * (0.5 ** self.squarings)
-        for _ in range(self.squarings):
+        squarings = self.squarings if squarings is None else squarings
+        disp = velocity * (0.5 ** squarings)
+        for _ in range(squarings):
             # disp(x) <- disp(x) + disp(x + disp(x)): the map composed with itself.
-            field = disp.permute(0, 3, 1, 2)
-            disp = disp + F.grid_sample(field, self.identity + disp, mode="bilinear", padding_mode="border",
-                                        align_corners=True).permute(0, 2, 3, 1)
+            disp = disp + _sample(disp, self.identity + disp)
         return disp
+
+
+def _sample(field: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """`field` (B, G, G, 2) read at `positions` (B, G, G, 2), bilinear, clamped at the border."""
+    return F.grid_sample(field.permute(0, 3, 1, 2), positions, mode="bilinear", padding_mode="border",
+                         align_corners=True).permute(0, 2, 3, 1)

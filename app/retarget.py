@@ -145,13 +145,20 @@ class DriverReference:
     size: float
     eye_openness: np.ndarray
     iris_offsets: np.ndarray
+    # The neutral with its lips brought together (`close_rest_lips`): expression is measured
+    # from it, as the avatar is posed from its own closed lips, so a neutral that shows its
+    # teeth (a smile held from the first frame, Calibrate pressed mid-word) is carried over as
+    # open, and the avatar's lips meet exactly when the driver's do.
+    closed: np.ndarray | None = None
 
     @staticmethod
     def from_landmarks(points: np.ndarray) -> "DriverReference":
+        points = points.astype(np.float64)
         return DriverReference(
-            points.astype(np.float64), face_size(points),
+            points, face_size(points),
             np.array([eye_openness(points, c, u, lo) for c, u, lo, _ in _EYES]),
             np.array([_iris_offset(points, *eye) for eye in _EYES]),
+            close_rest_lips(points, lm.part_indices()["mouth"]),
         )
 
 
@@ -162,7 +169,7 @@ def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
     # Undo the head pose so that what is left is expression only; dividing by the fitted scale
     # keeps expressions the same size when the driver leans towards the camera.
     unposed = head.inverse_apply(points)
-    expression = (unposed - reference.landmarks) / reference.size
+    expression = (unposed - (reference.landmarks if reference.closed is None else reference.closed)) / reference.size
     axis0 = turn_axis(reference.landmarks)
     openness = np.array([eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
     iris = np.array([_iris_offset(unposed, *eye) for eye in _EYES])

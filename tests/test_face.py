@@ -415,6 +415,26 @@ def test_an_open_mouth_portrait_closes_its_mouth(data_dir, laughing_portrait):
     assert o[~closed].max() > 0.03  # and it still opens with the driver
 
 
+def test_a_neutral_that_shows_its_teeth_is_carried_over_open(laughing_portrait):
+    """Expression is measured from the driver's neutral with its lips brought together, as the
+    avatar is posed from its own: a driver whose neutral is an open laugh (Calibrate pressed
+    mid-laugh, or self-reenactment of a clip that starts with a smile showing the teeth) drives
+    an open mouth at that neutral, and a shut one when its lips meet. Measured from the open
+    neutral itself, the avatar's mouth was shut at the driver's neutral (lp_src_s29's
+    self-reenactment: 6.4% of the face open in the real frame, 0.7% in the posed one)."""
+    from app.retarget import DriverReference, RetargetSettings, apply_motion, close_rest_lips, measure_motion
+
+    avatar = load_avatar(laughing_portrait)
+    laugh = avatar.face.landmarks
+    reference = DriverReference.from_landmarks(laugh)
+    at_neutral = apply_motion(avatar.face, measure_motion(reference, laugh), RetargetSettings(), reference)
+    assert mouth_gap(at_neutral.landmarks) > 0.9 * mouth_gap(laugh) > 0.07
+    # The driver's lips meeting: the avatar is exactly at its own closed-lip pose.
+    shut = close_rest_lips(laugh, lm.part_indices()["mouth"])
+    closing = apply_motion(avatar.face, measure_motion(reference, shut), RetargetSettings(), reference)
+    assert np.abs(closing.landmarks - close_rest_lips(laugh, lm.part_indices()["mouth"])).max() < 1e-6
+
+
 def test_shut_lips_never_fold_the_map(data_dir, laughing_portrait):
     """The laughing portrait driven by a talking clip: the final maps (lids and lips re-laid
     at pixel resolution) never fold, and the lips' re-laying really ran on the closing frames."""

@@ -149,7 +149,7 @@ class DriverReference:
     # from it, as the avatar is posed from its own closed lips, so a neutral that shows its
     # teeth (a smile held from the first frame, Calibrate pressed mid-word) is carried over as
     # open, and the avatar's lips meet exactly when the driver's do.
-    closed: np.ndarray | None = None
+    closed: np.ndarray
 
     @staticmethod
     def from_landmarks(points: np.ndarray) -> "DriverReference":
@@ -169,7 +169,7 @@ def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
     # Undo the head pose so that what is left is expression only; dividing by the fitted scale
     # keeps expressions the same size when the driver leans towards the camera.
     unposed = head.inverse_apply(points)
-    expression = (unposed - (reference.landmarks if reference.closed is None else reference.closed)) / reference.size
+    expression = (unposed - reference.closed) / reference.size
     axis0 = turn_axis(reference.landmarks)
     openness = np.array([eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
     iris = np.array([_iris_offset(unposed, *eye) for eye in _EYES])

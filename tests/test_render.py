@@ -36,34 +36,32 @@ def test_neutral_pose_renders_the_avatar_unchanged(avatar):
     assert np.abs(out.astype(int) - avatar.image).max() <= 1
 
 
+def _landed() -> list[int]:
+    """The landmarks a map can send home: not the lids and lips, which meet (not invertible)."""
+    skip = set(lm.part_indices()["eyes"]) | set(lm.INNER_LIPS)
+    return [i for i in range(lm.NUM_LANDMARKS) if i not in skip]
+
+
+def _landing_error(avatar, posed) -> np.ndarray:
+    """Pixels between where the map samples each posed landmark and the avatar's own."""
+    mx, my = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size)).sampling_maps(posed)
+    c = avatar.rig.crop
+    idx = _landed()
+    dst = np.round(posed.landmarks[idx, :2] - (c.x0, c.y0)).astype(int)
+    src = avatar.face.landmarks[idx, :2] - (c.x0, c.y0)
+    return np.hypot(mx[dst[:, 1], dst[:, 0]] - src[:, 0], my[dst[:, 1], dst[:, 0]] - src[:, 1])
+
+
 def test_backward_map_sends_posed_landmarks_home(avatar):
     """Sampling the output at a posed landmark must read the avatar at that landmark."""
-    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
     # A turn of 0.15 rad about the neck swings the face across its still skull by about 12 px.
     posed = _turned(avatar, yaw=0.15)
-    mx, my = renderer.sampling_maps(posed)
-    c = avatar.rig.crop
-    skip = set(lm.part_indices()["eyes"]) | set(lm.INNER_LIPS)  # lids and lips meet: not invertible
-    idx = [i for i in range(lm.NUM_LANDMARKS) if i not in skip]
-    dst = posed.landmarks[idx, :2] - (c.x0, c.y0)
-    xi, yi = np.round(dst[:, 0]).astype(int), np.round(dst[:, 1]).astype(int)
-    src = avatar.face.landmarks[idx, :2] - (c.x0, c.y0)
-    err = np.hypot(mx[yi, xi] - src[:, 0], my[yi, xi] - src[:, 1])
+    err = _landing_error(avatar, posed)
+    idx = _landed()
     moved = np.hypot(*(posed.landmarks[idx, :2] - avatar.face.landmarks[idx, :2]).T)
     assert moved.mean() > 8  # the pose really moves the face
     # Sub-pixel at the median; the tail is landmarks in folds of a 96x96 grid (nose side on a turn).
     assert np.median(err) < 1.0 and np.percentile(err, 95) < 4.0
-
-
-def _landing_error(avatar, posed) -> np.ndarray:
-    """Pixels between where the final map samples each posed landmark and the avatar's own."""
-    mx, my = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size)).sampling_maps(posed)
-    c = avatar.rig.crop
-    skip = set(lm.part_indices()["eyes"]) | set(lm.INNER_LIPS)  # lids and lips meet: not invertible
-    idx = [i for i in range(lm.NUM_LANDMARKS) if i not in skip]
-    dst = np.round(posed.landmarks[idx, :2] - (c.x0, c.y0)).astype(int)
-    src = avatar.face.landmarks[idx, :2] - (c.x0, c.y0)
-    return np.hypot(mx[dst[:, 1], dst[:, 0]] - src[:, 0], my[dst[:, 1], dst[:, 0]] - src[:, 1])
 
 
 def test_a_shifted_head_lands_where_it_was_asked(data_dir):

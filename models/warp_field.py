@@ -36,6 +36,13 @@ DEFAULT_FIT_STEPS = 2
 # is a fraction of a grid cell per cell, so 2^4 sub-steps keep every one of them injective.
 SHIFT_SQUARINGS = 4
 SHIFT_SMOOTHING = 3
+# The fold repair of the composed map (`WarpField._unfold`): passes (each finds the cells still
+# turned over), how many box filters spread a folded cell's mark into a soft blending weight (a
+# hard-edged weight creased the map at its edge), and the gain that makes that weight 1 over the
+# cell itself and its neighbours.
+UNFOLD_PASSES = 6
+UNFOLD_REACH = 3
+UNFOLD_GAIN = 9.0
 
 # The control points the model is exported for: the exported graph's displacement input is
 # (B, NUM_CONTROL_POINTS, 2), so the count belongs to the model, and the app's rig (app/rig.py)
@@ -62,6 +69,7 @@ class WarpField(nn.Module):
         inside = torch.zeros(1, grid_size, grid_size, 1)
         inside[:, 1:-1, 1:-1] = 1.0
         self.register_buffer("inside", inside, persistent=False)
+        self.register_buffer("unfold_kernel", _unfold_kernel(UNFOLD_REACH), persistent=False)
 
     def forward(self, tri_index: torch.Tensor, tri_weight: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
         """tri_index (B, G*G, 3) int64, tri_weight (B, G*G, 3), displacement (B, V, 2) in
@@ -94,7 +102,26 @@ class WarpField(nn.Module):
             velocity = self._smooth(velocity + (rest - self.exp(velocity))) * self.inside
         # The inverse of (shift after rest) is (rest's inverse after the shift's).
         moved = self.identity + unshift
-        return moved + _sample(self.exp(-velocity), moved)
+        return self._unfold(moved + _sample(self.exp(-velocity), moved))
+
+    def _unfold(self, grid: torch.Tensor) -> torch.Tensor:
+        """Each flow is fold-free, but their composition is read off a 96-cell grid by bilinear
+        sampling: where a rolled, shifted head squeezes the band against the crop border, a cell
+        or two of the composed map turn over (a 1-2 px tear at the crown). Only such cells, and
+        a few round them, are smoothed, with a weight that fades out (a hard-edged one creased
+        the map at its edge); a pass over the whole map moved every landmark too (a shifted
+        head's landing error rose past half a pixel)."""
+        disp = grid - self.identity
+        exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        for _ in range(UNFOLD_PASSES):
+            folded = _folded_cells(self.identity + disp)  # (B, 1, G-1, G-1)
+            if not exporting and not bool(folded.any()):
+                break  # the rest would change nothing (zero weight); an exported graph runs them all
+            reach = self.unfold_kernel.shape[-1] // 2
+            weight = F.conv2d(F.pad(folded, (reach, reach, reach, reach)), self.unfold_kernel)
+            weight = (weight * UNFOLD_GAIN).clamp(max=1.0).permute(0, 2, 3, 1)  # (B, G, G, 1)
+            disp = disp + weight * (self._smooth(disp) * self.inside - disp)
+        return self.identity + disp
 
     @staticmethod
     def _head_shift(displacement: torch.Tensor) -> torch.Tensor:
@@ -127,6 +154,31 @@ class WarpField(nn.Module):
             # disp(x) <- disp(x) + disp(x + disp(x)): the map composed with itself.
             disp = disp + _sample(disp, self.identity + disp)
         return disp
+
+
+def _folded_cells(grid: torch.Tensor) -> torch.Tensor:
+    """(B, 1, G-1, G-1): 1 for each cell of `grid` (B, G, G, 2) that its bilinear map turns
+    over anywhere, else 0. A bilinear cell's Jacobian determinant is linear along each side, so
+    it is positive throughout exactly when it is at the four corners, where it is the cross
+    product of the two sides that meet there."""
+    across = grid[:, :, 1:] - grid[:, :, :-1]  # (B, G, G-1, 2)
+    down = grid[:, 1:] - grid[:, :-1]  # (B, G-1, G, 2)
+    worst = None
+    for h in (across[:, :-1], across[:, 1:]):  # a cell's top and bottom sides
+        for v in (down[:, :, :-1], down[:, :, 1:]):  # its left and right sides
+            cross = h[..., 0] * v[..., 1] - h[..., 1] * v[..., 0]
+            worst = cross if worst is None else torch.minimum(worst, cross)
+    return (worst <= 0).to(grid.dtype).unsqueeze(1)
+
+
+def _unfold_kernel(reach: int) -> torch.Tensor:
+    """(1, 1, K, K), K = 2 * reach + 2: a folded cell's mark on its four corner points (a 2x2
+    box), spread by `reach` 3x3 box filters, as one convolution (one op, not a dozen)."""
+    kernel = torch.ones(1, 1, 2, 2)
+    box = torch.full((1, 1, 3, 3), 1.0 / 9.0)
+    for _ in range(reach):
+        kernel = F.conv2d(F.pad(kernel, (2, 2, 2, 2)), box)
+    return kernel
 
 
 def _sample(field: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

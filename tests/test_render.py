@@ -14,7 +14,7 @@ from app import landmarks as lm
 from app.avatar import load_avatar
 from app.render import Renderer
 from app.retarget import Motion, RetargetSettings, apply_motion
-from models.warp_field import WarpField
+from models.warp_field import DEFAULT_FIT_STEPS, WarpField
 from engines.torch_engine import TorchFieldEngine
 
 
@@ -88,7 +88,7 @@ def test_fitted_flow_lands_closer_than_the_plain_first_guess(avatar):
     forward = lambda grid: grid + torch.nn.functional.grid_sample(  # noqa: E731
         _forward_field(idx, wgt, disp, rig.grid_size), grid, align_corners=True).permute(0, 2, 3, 1)
     errors = []
-    for steps in (0, 3):
+    for steps in (0, DEFAULT_FIT_STEPS):  # the fit the app runs, not a longer one
         x = WarpField(rig.grid_size, steps)(idx, wgt, disp)
         errors.append((forward(x) - WarpField(rig.grid_size, 0).identity).abs().mean().item())
     assert errors[1] < errors[0] * 0.5
@@ -278,6 +278,27 @@ def test_head_sweep_renders_without_folds_or_pops(avatar, data_dir, axis, limit)
     assert max(pops) < 2.0, pops
 
 
+@pytest.mark.parametrize("portrait,roll,shift,yaw", [
+    ("fr_obama", 0.5, -0.25, 0.0), ("fr_obama", -0.5, 0.25, 0.0), ("fr_obama", 0.5, 0.25, 0.4),
+    ("lp_s9", 0.5, -0.25, 0.0)])
+def test_a_rolled_head_shifted_to_the_crop_edge_does_not_tear_at_the_crown(data_dir, portrait, roll, shift, yaw):
+    """A 29-degree roll with the largest shift squeezes the band between the crown and the crop
+    border: the two flows are each fold-free, but their composition on the grid turned a few
+    cells over there (10-200 pixels of tear, a crease one pixel wide), until `_unfold`."""
+    from app import warp_quality as wq
+
+    face = load_avatar(data_dir / "portraits" / f"{portrait}.jpg")
+    m = Motion.neutral()
+    moved = Motion(np.array([0.0, yaw, roll]), np.array([shift, 0.1]), 0.0, m.expression, m.eye_openness, m.gaze)
+    posed = apply_motion(face.face, moved, RetargetSettings())
+    renderer = Renderer(face, TorchFieldEngine(face.rig.grid_size))
+    mx, my = renderer.frame_maps(posed)
+    openings = wq.openings_mask(mx.shape, mx, my, renderer.local_landmarks(posed), renderer.rest_landmarks)
+    q, flags = wq.analyse_map(mx, my, openings, flags=True)
+    assert q.animated_pixels > 10000
+    assert not flags.fold.any(), np.argwhere(flags.fold)[:10]
+
+
 def test_a_fold_and_a_duplication_planted_in_a_map_are_caught():
     from app import warp_quality as wq
 
@@ -289,6 +310,11 @@ def test_a_fold_and_a_duplication_planted_in_a_map_are_caught():
     folded = mx.copy()
     folded[60:90, 60:90] = (2 * 75 - xs[60:90, 60:90])  # a mirrored patch: the map turns over
     assert wq.analyse_map(folded, my).fold_pct > 1.0
+    crease = mx.copy()
+    crease[:, 100] += 1.5  # column 100 samples past column 101: a tear one pixel wide
+    assert (np.diff(crease[:, 99:102], axis=1) < 0).any() and (crease[:, 101] > crease[:, 99]).all()
+    flagged = wq.analyse_map(crease, my, flags=True)[1].fold
+    assert flagged[:-1, 100].all() and flagged.sum() <= 2 * h  # caught (every cell of it), and nowhere else
     dup_x, dup_y = mx.copy(), my.copy()
     dup_x[140:170, 20:50], dup_y[140:170, 20:50] = mx[30:60, 120:150], my[30:60, 120:150]  # shown twice
     q, flags = wq.analyse_map(dup_x, dup_y, flags=True)

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     short = {n: n[len("liveportrait_"):] for n in NAMES}
     per_frame = [n for n in NAMES if short[n] != "appearance"]
-    print(f"\n| network | when | torch CPU fp32 ms | ONNX Runtime CPU fp32 ms |\n|---|---|---:|---:|")
+    print("\n| network | when | torch CPU fp32 ms | ONNX Runtime CPU fp32 ms |\n|---|---|---:|---:|")
     for n in NAMES:
         when = "once per avatar" if short[n] == "appearance" else "per frame"
         print(f"| {short[n]} | {when} | {rows[n]['torch']:.1f} | {rows[n].get('ort', float('nan')):.1f} |")

@@ -12,10 +12,8 @@ import pytest
 from app.avatar import load_avatar, read_image
 from app.capture import Frame
 from app.cli import main
-from app.framing import Framing
 from app.errors import AvatarError
 from app.pipeline import PipelineSettings, Puppeteer
-from app.retarget import face_size
 
 from .helpers import read_frames
 

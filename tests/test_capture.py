@@ -137,7 +137,6 @@ def test_list_cameras_is_quiet_and_returns_indices(capfd: pytest.CaptureFixture[
 
 
 def test_grabber_drops_stale_frames_for_a_slow_consumer(clip: Path) -> None:
-    period = 1 / 25.0
     started = time.monotonic()
     with LatestFrameGrabber(VideoFileSource(clip)) as grabber:
         assert grabber.pace  # files play in real time, like a camera

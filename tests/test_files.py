@@ -29,7 +29,7 @@ from app.avatar import MAX_IMAGE_PIXELS, read_image
 from app.cli import EXIT_NO_FACE, build_parser, main
 from app.errors import AvatarError
 from app.output_paths import NamedInput, OutputPathError, check_output_path
-from app.video_writer import AtomicVideoWriter, OutputWriteError
+from app.video_writer import AtomicVideoWriter
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--size", "128x128"]

@@ -18,7 +18,7 @@ import torch
 
 from models.liveportrait import CheckpointError, LivePortraitNets, expected_files, load_liveportrait, save_liveportrait
 from models.liveportrait import keypoints as kpm
-from models.liveportrait.chain import fp16_round, motion_outputs, reference_chain
+from models.liveportrait.chain import motion_outputs, reference_chain
 from models.liveportrait.config import BASE_FILES, RETARGETING_FILE
 from models.liveportrait.grid_sample import trilinear_sample, trilinear_sample_5d
 from models.liveportrait.recipe import module_listing, recipe_weights, sha256_16

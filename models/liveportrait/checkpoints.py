@@ -43,7 +43,7 @@ def _load_file(path: Path, root: Path) -> dict:
         raise CheckpointError(
             f"LivePortrait checkpoint file not found: {path}\n"
             f"Expected under {root}: " + ", ".join(expected_files()) + "\n"
-            f"Missing: " + ", ".join(missing) + "\n" + RELEASE_HINT)
+            "Missing: " + ", ".join(missing) + "\n" + RELEASE_HINT)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message

@@ -188,7 +188,8 @@ def avatar_from_landmarks(framed: np.ndarray, pts: np.ndarray, grid_size: int = 
     out_size = (framed.shape[1], framed.shape[0])
     rig = build_rig(pts, out_size, grid_size, reach=reach)
     return Avatar(
-        name=name, path=path, image=framed, face=AvatarFace(pts, room=rig.head_room(), margin=rig.face_margin()),
+        name=name, path=path, image=framed, face=AvatarFace(pts, room=rig.head_room(), margin=rig.face_margin(),
+                                                  reach=rig.landmark_reach()),
         rig=rig,
         skin_lab=skin_colour(framed, pts),
         mouth_area=polygon_area(pts[list(INNER_LIPS), :2]),

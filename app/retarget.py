@@ -209,12 +209,17 @@ class AvatarFace:
     # How far the face lies inside the still parts, per side (`WarpRig.face_margin`): a shift
     # away from a side stretches that band.
     margin: np.ndarray = field(default_factory=lambda: np.full(4, np.inf))
+    # Share of each landmark's motion that reaches the warp (`WarpRig.landmark_reach`: the rig
+    # holds points by the crop border still); all of it where none is given.
+    reach: np.ndarray | None = None
     size: float = field(init=False)
     pivot: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.landmarks = self.landmarks.astype(np.float64)
         self.size = face_size(self.landmarks)
+        if self.reach is None:
+            self.reach = np.ones(len(self.landmarks))
         # The pivot is the same point the driver's translation is measured at (`turn_axis`): a
         # turn's swing of the face arrives through the rotation alone, and the translation (which
         # the skull follows) is the head's own move.
@@ -473,22 +478,27 @@ TURN_MARGIN_FLOOR = 0.03
 
 def turn_within_margin(rotation: np.ndarray, avatar: AvatarFace) -> np.ndarray:
     """The rotation, scaled back along its own axis as far as needed so that no point of the
-    face's outline moves further than the face's margin on its side (`STRETCH_SHARE`, as for a
-    shift). The band between the outline and the still frame takes the move: pulled in, it is
-    stretched (a turn's far cheek); rolled along, it is sheared. On a portrait whose face fills
-    the picture that band is a few pixels of hair and ear, and it was smeared into streaks down
-    the picture's side (and the flow folded in it, in places)."""
+    face's outline carries into the band between it and the still frame a move bigger than the
+    face's margin on its side (`STRETCH_SHARE`, as for a shift). Pulled in, that band is
+    stretched (a turn's far cheek); moved along, it is sheared. On a portrait whose face fills
+    the picture it is a few pixels of hair and ear, and it was smeared into streaks down the
+    picture's side (and the flow folded in it, in places).
+
+    A point's move counts by the share of it that reaches the warp (`AvatarFace.reach`). The
+    head turns about the depth of its side outline, so a turn swings the forehead and the chin
+    furthest; on a face that fills its picture they lie on its top and bottom edges, where the
+    rig holds the warp still, and their swing never reaches the band: counted whole, it
+    stopped such a face turning well short of what its band takes."""
     margin = np.maximum(STRETCH_SHARE * avatar.margin, TURN_MARGIN_FLOOR * avatar.size)
     if not np.isfinite(margin).all():
         return rotation
-    oval = avatar.landmarks[list(lm.FACE_OVAL)] - avatar.pivot
-    # Each outline point answers to the side it faces: left, right, top, bottom.
-    angle = np.degrees(np.arctan2(oval[:, 1], oval[:, 0]))
-    side = np.where(np.abs(angle) <= 45, 1, np.where(np.abs(angle) >= 135, 0, np.where(angle > 0, 3, 2)))
-    room = margin[side]
+    ids = list(lm.FACE_OVAL)
+    oval = avatar.landmarks[ids] - avatar.pivot
+    room = margin[_facing_side(oval)]
+    reach = avatar.reach[ids]
 
     def fits(r: np.ndarray) -> bool:
-        moved = np.linalg.norm((oval @ r.T - oval)[:, :2], axis=1)
+        moved = reach * np.linalg.norm((oval @ r.T - oval)[:, :2], axis=1)
         return bool((moved <= room).all())
 
     if fits(rotation):
@@ -498,6 +508,13 @@ def turn_within_margin(rotation: np.ndarray, avatar: AvatarFace) -> np.ndarray:
         mid = (low + high) / 2
         low, high = (mid, high) if fits(rotvec_to_matrix(rotvec * mid)) else (low, mid)
     return rotvec_to_matrix(rotvec * low)
+
+
+def _facing_side(from_pivot: np.ndarray) -> np.ndarray:
+    """The side each outline point (relative to the pivot) faces: 0 left, 1 right, 2 top,
+    3 bottom, as `AvatarFace.margin` orders them."""
+    angle = np.degrees(np.arctan2(from_pivot[:, 1], from_pivot[:, 0]))
+    return np.where(np.abs(angle) <= 45, 1, np.where(np.abs(angle) >= 135, 0, np.where(angle > 0, 3, 2)))
 
 
 def limit_rotation(rotation: np.ndarray, settings: RetargetSettings) -> np.ndarray:

@@ -77,12 +77,24 @@ class WarpRig:
         image edge)."""
         src = self.source_points
         size = np.array([self.crop.width - 1, self.crop.height - 1], np.float64)
-        cell = float(size.max()) / max(self.grid_size - 1, 1)
-        near = np.minimum(src, size - src).min(axis=1)
-        weight = np.clip((near - BORDER_CELLS * cell) / (BORDER_CELLS * cell), 0.0, 1.0)
-        out = src + (dst - src) * weight[:, None]
+        out = src + (dst - src) * self._border_weight()[:, None]
         out = np.clip(out, src * BORDER_SQUEEZE, size - (size - src) * BORDER_SQUEEZE)
         return np.where(self._movable[:, None], out, src)
+
+    def _border_weight(self) -> np.ndarray:
+        """(V,) share of its asked-for move each control point is given: none within
+        BORDER_CELLS grid cells of the crop border (or past it), all of it from twice that."""
+        src = self.source_points
+        size = np.array([self.crop.width - 1, self.crop.height - 1], np.float64)
+        cell = float(size.max()) / max(self.grid_size - 1, 1)
+        near = np.minimum(src, size - src).min(axis=1)
+        return np.clip((near - BORDER_CELLS * cell) / (BORDER_CELLS * cell), 0.0, 1.0)
+
+    def landmark_reach(self) -> np.ndarray:
+        """(478,) share of each landmark's motion that reaches the warp: all of it in the open,
+        less within a few grid cells of the crop border, none on or past it (where the picture
+        cuts the face off, the landmark drives nothing)."""
+        return self._border_weight()[:lm.NUM_LANDMARKS]
 
     def head_room(self) -> np.ndarray:
         """How far (pixels) the moving head ring can shift left, right, up and down before it

@@ -249,6 +249,35 @@ def test_a_face_that_fills_its_picture_turns_only_as_far_as_its_margin_allows(av
     assert q.fold_pct == 0.0 and q.stretch_pct < 1.0, q
 
 
+@pytest.mark.parametrize("axis", ["yaw", "pitch"])
+@pytest.mark.parametrize("sign", [-1.0, 1.0])
+def test_a_face_that_fills_its_picture_still_turns_as_far_as_the_band_by_its_edge_allows(data_dir, axis, sign):
+    """The head turns about the depth of its side outline, so a turn swings the forehead and the
+    chin furthest; on tight_grace_hopper they lie on the picture's top and bottom edges, where
+    the rig holds the warp still. Counted whole, their swing cut her turn to 3.6 degrees (5.4
+    to 6.2 about the shallower axis before); counted by what reaches the warp, she turns about
+    as far as before, and the band by the picture's edge still neither folds nor stretches."""
+    from app import warp_quality as wq
+    from app.pose import euler_to_rotation, matrix_to_rotvec, rotation_to_euler
+    from app.retarget import turn_within_margin
+
+    tight = load_avatar(data_dir / "portraits" / "tight_grace_hopper.jpg")
+    k = {"yaw": 0, "pitch": 1}[axis]
+    angles = [0.0, 0.0, 0.0]
+    angles[k] = 30.0 * sign
+    allowed = rotation_to_euler(turn_within_margin(euler_to_rotation(*angles), tight.face))[k]
+    assert 4.5 <= abs(allowed) < 30.0 and np.sign(allowed) == sign, allowed
+    m = Motion.neutral()
+    turn = Motion(matrix_to_rotvec(euler_to_rotation(*angles)), np.zeros(2), 0.0, m.expression, m.eye_openness,
+                  m.gaze)
+    posed = apply_motion(tight.face, turn, RetargetSettings())
+    renderer = Renderer(tight, TorchFieldEngine(tight.rig.grid_size))
+    mx, my = renderer.frame_maps(posed)
+    q = wq.analyse_map(mx, my, wq.openings_mask(mx.shape, mx, my, renderer.local_landmarks(posed),
+                                                renderer.rest_landmarks))
+    assert q.fold_pct == 0.0 and q.stretch_pct < 1.0, q
+
+
 @pytest.mark.parametrize("axis,limit", [("yaw", 45), ("pitch", 30), ("roll", 40)])
 def test_head_sweep_renders_without_folds_or_pops(avatar, data_dir, axis, limit):
     """A driver turning its head through the whole range: the final sampling map (what

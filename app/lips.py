@@ -25,6 +25,7 @@ _SAMPLES = 32  # stations along the mouth where the lip geometry is evaluated
 _PROBES = 32  # samples along each station's normal where the warp's lip positions are looked up
 BORDER_CLEARANCE = 2.0  # pixels a station's band keeps from the crop border
 _CORNER_FADE = 0.15  # mouth widths beyond each corner over which the correction fades out
+MAX_SHEAR = 0.5  # pixels a lip margin's move may change by per pixel along the mouth
 BAND = 0.3  # mouth widths above and below the lips over which the lips are re-laid
 CLOSING_FROM = 1.0  # posed over rest lip gap below which a station is sharpened,
 CLOSING_RAMP = 0.3  # fully from CLOSING_FROM - CLOSING_RAMP
@@ -121,8 +122,24 @@ def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     # Knots in order, inside the band, so the re-parametrisation stays increasing.
     w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
     w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)
+    step = width / max(len(us) - 1, 1)
+    w_up = _bounded_shear(v_up, w_up, shut, MAX_SHEAR * step)
+    w_lo = np.maximum(_bounded_shear(v_lo, w_lo, shut, MAX_SHEAR * step), w_up)
     table = np.column_stack([v_up, v_lo, w_up, w_lo, shut, np.zeros_like(shut)])  # no squeeze: lips stay whole
     compose_along_normal(mx, my, c0, e, n, width, d, table, _CORNER_FADE)
+
+
+def _bounded_shear(v: np.ndarray, w: np.ndarray, strength: np.ndarray, limit: float) -> np.ndarray:
+    """`w` (a lip margin's knot per station) moved towards `v` where the margin's move,
+    `strength * (w - v)`, changes by more than `limit` pixels from one station to the next: the
+    largest such move under the asked one (its lower Lipschitz envelope). At a turned mouth's
+    far corner, where the lips meet, the warp's margins are read several pixels apart at
+    neighbouring stations; the map sheared that far within a pixel turned pixel cells over."""
+    move = strength * (w - v)
+    idx = np.arange(len(move))
+    envelope = (np.abs(move)[None, :] + limit * np.abs(idx[:, None] - idx[None, :])).min(axis=1)
+    kept = np.sign(move) * envelope
+    return np.where(strength > 1e-6, v + kept / np.maximum(strength, 1e-6), w)
 
 
 def _smooth_along(strength: np.ndarray) -> np.ndarray:

@@ -162,10 +162,13 @@ def _edge_contrast(crop: np.ndarray, person: np.ndarray, moving: np.ndarray, siz
 
 
 def _fill_from_background(crop: np.ndarray, person: np.ndarray) -> np.ndarray:
-    """The crop with every `person` pixel filled from the background alone (push-pull: a
-    weighted image pyramid down to where the background reaches everywhere, then back up).
-    Unlike inpainting from the hole's whole rim, no colour of the person's own body (a suit
-    below the hole) bleeds in, and there are no streaks: a smooth, defocused background."""
+    """The crop with every `person` pixel filled from the background alone: along the outline,
+    the background mirrored across it (`_mirrored`); deeper in, and wherever the mirror lands
+    on the person again, a push-pull fill (a weighted image pyramid down to where the
+    background reaches everywhere, then back up). No colour of the person's own body (a suit
+    below the hole) bleeds in, and there are no streaks. The push-pull fill alone is a
+    defocused average of everything round the head (a flag's stars and stripes came out
+    lilac-grey), and a head moving off it showed that as a pale ghost of its own outline."""
     known = (~person).astype(np.float32)
     image = crop.astype(np.float32) * known[..., None]
     levels = []
@@ -177,21 +180,24 @@ def _fill_from_background(crop: np.ndarray, person: np.ndarray) -> np.ndarray:
         up = cv2.pyrUp(fill, dstsize=(known.shape[1], known.shape[0]))
         have = np.clip(known, 0.0, 1.0)[..., None]
         fill = image / np.maximum(known, 1e-6)[..., None] * have + up * (1.0 - have)
-    return np.clip(fill + _mirrored_detail(crop, person) + 0.5, 0, 255).astype(np.uint8)
+    mirror, weight = _mirrored(crop, person)
+    fill = fill * (1.0 - weight[..., None]) + mirror
+    return np.clip(fill + 0.5, 0, 255).astype(np.uint8)
 
 
-def _mirrored_detail(crop: np.ndarray, person: np.ndarray) -> np.ndarray:
-    """The background's fine texture, mirrored into the hole across its nearest edge.
-
-    The push-pull fill alone is a defocused smear, and a head turning away from it shows that
-    smear as a halo. Each hole pixel takes the high-pass detail of the background pixel as far
-    beyond the nearest background pixel as it lies inside the hole (a reflection across the
-    person's outline, as BORDER_REFLECT does at a straight edge); where the reflection lands in
-    the hole again or off the crop, no detail is added. The colours stay the push-pull's, so
-    nothing of the person bleeds in."""
+def _mirrored(crop: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The background mirrored into the hole across its nearest edge, already weighted by how
+    much of it to use, and that weight (H, W): each hole pixel takes the background pixel as
+    far beyond the nearest background pixel as it lies inside the hole (a reflection across
+    the person's outline, as BORDER_REFLECT does at a straight edge), fading out over
+    `DETAIL_BAND`; where the reflection lands in the hole again or off the crop, none. A band
+    along the outline is all a moving head uncovers, and deeper in the reflection comes from
+    too far away to continue anything."""
     h, w = person.shape
+    out = np.zeros(crop.shape, np.float32)
+    weight = np.zeros((h, w), np.float32)
     if not person.any() or person.all():
-        return np.zeros(crop.shape, np.float32)
+        return out, weight
     dist, labels = cv2.distanceTransformWithLabels(person.astype(np.uint8), cv2.DIST_L2, 5,
                                                    labelType=cv2.DIST_LABEL_PIXEL)
     ky, kx = np.nonzero(~person)
@@ -203,15 +209,12 @@ def _mirrored_detail(crop: np.ndarray, person: np.ndarray) -> np.ndarray:
     my, mx = 2 * qy - py, 2 * qx - px
     ok = (my >= 0) & (my < h) & (mx >= 0) & (mx < w)
     ok[ok] &= ~person[my[ok], mx[ok]]
-    img = crop.astype(np.float32)
-    sigma = max(1.5, 0.006 * max(h, w))
-    detail = img - cv2.GaussianBlur(img, (0, 0), sigma)
-    out = np.zeros(crop.shape, np.float32)
-    # Only a band along the outline: that is all a moving head uncovers, and deeper in, the
-    # reflection comes from too far away to continue anything.
-    fade = np.clip(1.0 - dist[py, px] / (DETAIL_BAND * max(h, w)), 0.0, 1.0)[:, None]
-    out[py[ok], px[ok]] = detail[my[ok], mx[ok]] * fade[ok]
-    return out
+    fade = np.clip(1.0 - dist[py, px] / (DETAIL_BAND * max(h, w)), 0.0, 1.0)
+    weight[py[ok], px[ok]] = fade[ok]
+    out[py[ok], px[ok]] = crop[my[ok], mx[ok]] * fade[ok, None]
+    # The reflections of neighbouring pixels come from places a few pixels apart where the
+    # outline bends: a light blur keeps them from reading as grain.
+    return cv2.GaussianBlur(out, (3, 3), 0), cv2.GaussianBlur(weight, (3, 3), 0)
 
 
 def _disc(r: int) -> np.ndarray:

@@ -118,3 +118,25 @@ def test_unsure_segmentations_make_no_plate(hopper, case):
         yy, xx = np.mgrid[0:h, 0:w]
         prob[:] = np.clip(1.2 - np.hypot(xx - centre[0], yy - centre[1]) / (0.5 * w), 0, 1)
     assert plate_from_mask(crop, prob, hopper.rig, hopper.face.landmarks) is None
+
+
+def test_the_fill_along_the_outline_continues_the_background():
+    """Behind the head the plate continues the background next to it, not an average of
+    everything round the head: on a flag's stripes the band a moving head uncovers showed a
+    pale, flat ghost of the head's outline. Stripes across the outline: the fill just inside it
+    keeps their contrast and their colours (mirrored), where an average had neither."""
+    from app.background import _fill_from_background
+
+    h, w = 200, 200
+    ys, xs = np.mgrid[0:h, 0:w]
+    crop = np.where(((ys // 8) % 2 == 0)[..., None], (40, 40, 160), (230, 230, 230)).astype(np.uint8)
+    person = np.hypot(xs - 100, ys - 110) < 60
+    crop[person] = (60, 120, 200)  # the person: a colour the fill must not take
+    fill = _fill_from_background(crop, person).astype(float)
+    band = person & (np.hypot(xs - 100, ys - 110) > 56) & (np.abs(xs - 100) > 40)  # the sides' rim
+    rows = fill[band]
+    # The stripes' own two colours, about half each, not a grey between them.
+    near_red = np.abs(rows - (40, 40, 160)).max(axis=1) < 40
+    near_white = np.abs(rows - (230, 230, 230)).max(axis=1) < 40
+    assert near_red.mean() > 0.25 and near_white.mean() > 0.25, (near_red.mean(), near_white.mean())
+    assert not (np.abs(rows - (60, 120, 200)).max(axis=1) < 20).any()  # nothing of the person

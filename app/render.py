@@ -21,7 +21,7 @@ from .avatar import Avatar
 from .background import composite, person_layer
 from .eyes import close_eyes, lash_colours, lid_room, openness, sharpen_lids
 from .gaze import GazeLayer
-from .landmarks import INNER_LIPS, part_indices
+from .landmarks import INNER_LIPS
 from .lips import sharpen_lips
 from .mouth import MouthSource, fill_mouth, mouth_palette, polygon_area
 from .retarget import PosedFace, close_rest_lips
@@ -67,7 +67,7 @@ class Renderer:
         self._palette = mouth_palette(self._crop_image, self._rest_local, avatar.skin_lab)
         # An open-mouth portrait is posed from its lips closed (retarget.close_rest_lips): the
         # interior shows once the posed lips part further than that.
-        closed = close_rest_lips(avatar.face.landmarks, part_indices()["mouth"])
+        closed = close_rest_lips(avatar.face.landmarks)
         self._mouth_rest_area = min(avatar.mouth_area, polygon_area(closed[list(INNER_LIPS), :2]))
         # Milliseconds of each pass of the last frame (`python -m app.bench --passes` reads them).
         self.pass_ms: dict[str, float] = {}

@@ -158,7 +158,7 @@ class DriverReference:
             points, face_size(points),
             np.array([eye_openness(points, c, u, lo) for c, u, lo, _ in _EYES]),
             np.array([_iris_offset(points, *eye) for eye in _EYES]),
-            close_rest_lips(points, lm.part_indices()["mouth"]),
+            close_rest_lips(points),
         )
 
 
@@ -274,7 +274,7 @@ def _uncross_lips(base: np.ndarray, pts: np.ndarray, region: np.ndarray) -> np.n
     a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
     along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
     down = np.array([-along[1], along[0]])
-    if float((base[152, :2] - (a + b) / 2) @ down) < 0:  # towards the chin
+    if float((base[lm.CHIN, :2] - (a + b) / 2) @ down) < 0:  # towards the chin
         down = -down
     gap = (pts[lo, :2] - pts[up, :2]) @ down
     floor = np.minimum((base[lo, :2] - base[up, :2]) @ down, 0.0)
@@ -284,16 +284,16 @@ def _uncross_lips(base: np.ndarray, pts: np.ndarray, region: np.ndarray) -> np.n
     return _part_lips(base, pts, region, cross)
 
 
-def close_rest_lips(base: np.ndarray, region) -> np.ndarray:
+def close_rest_lips(base: np.ndarray) -> np.ndarray:
     """The avatar's landmarks with its inner lips brought together where they are apart at
-    rest, the lips around them following (as in `_uncross_lips`). Motion is applied to this, so
+    rest, the lips and the chin below them following (`_part_lips`). Motion is applied to this, so
     an open-mouth portrait's lips meet whenever the driver's do, and its own teeth and mouth
     interior are then squeezed away by the warp; it opens from there by the driver's opening."""
     up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
     a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
     along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
     down = np.array([-along[1], along[0]])
-    if float((base[152, :2] - (a + b) / 2) @ down) < 0:
+    if float((base[lm.CHIN, :2] - (a + b) / 2) @ down) < 0:
         down = -down
     gap = np.maximum((base[lo, :2] - base[up, :2]) @ down, 0.0)
     # A closed mouth's hairline gap (MediaPipe leaves a pixel or so) stays as it is.
@@ -304,23 +304,39 @@ def close_rest_lips(base: np.ndarray, region) -> np.ndarray:
     # different places along it, so one pass leaves a pixel or two: three leave none.
     for _ in range(3):
         gap = np.maximum((out[lo, :2] - out[up, :2]) @ down, 0.0)
-        out = _part_lips(base, out, region, -gap)
+        out = _part_lips(base, out, _CLOSING_REGION, -gap, CLOSING_LOWER_SHARE, JAW_REACH)
     return out
 
 
 CLOSED_GAP = 0.01  # face sizes: an inner-lip gap under this is a closed mouth
+# What follows lips that close: every landmark but the rigid ones the head's pose is measured
+# from (the nose's base lies within the lips' falloff; moved, it tilted the measured pose).
+_CLOSING_REGION = np.setdiff1d(np.arange(lm.NUM_LANDMARKS), _RIGID)
+# Share of an open portrait's lip gap the lower lip takes when its lips are brought together:
+# a mouth closes mostly by the jaw rising, the upper lip barely moving.
+CLOSING_LOWER_SHARE = 0.7
+# Below the mouth, the closing's falloff reaches this many times the chin's distance from the
+# lips: the chin rises with the lower lip, most of the way.
+JAW_REACH = 2.0
 
 
-def _part_lips(base: np.ndarray, pts: np.ndarray, region, amount: np.ndarray) -> np.ndarray:
+def _part_lips(base: np.ndarray, pts: np.ndarray, region, amount: np.ndarray,
+               lower_share: float = 0.5, jaw_reach: float = 0.0) -> np.ndarray:
     """`pts` with each inner-lip pair moved apart by `amount` (pixels, one per pair; negative:
-    together), half each, and the mouth `region` around them following, fading out
-    `_LIP_FALLOFF` face sizes from the lip line (positions taken from `base`)."""
+    together), the lower lip taking `lower_share` of it and the upper the rest, and the mouth
+    `region` around them following: each lip whole, out to its outer line, then fading out
+    over `_LIP_FALLOFF` face sizes (positions taken from `base`). A falloff from the inner
+    lip line left a wide-open portrait's outer lip line where it was as its inner line rose:
+    the lower lip, closed, was a bulge twice its own height. `jaw_reach`: below the mouth, the
+    falloff reaches this many times the chin's distance from the lips instead, so the chin
+    comes along (a mouth closes by the jaw rising; a chin left behind stretched the lower lip's
+    edge into pink streaks down to it)."""
     up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
     region = np.asarray(region)
     a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
     along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
     down = np.array([-along[1], along[0]])
-    if float((base[152, :2] - (a + b) / 2) @ down) < 0:  # towards the chin
+    if float((base[lm.CHIN, :2] - (a + b) / 2) @ down) < 0:  # towards the chin
         down = -down
     cross = amount
     # The overlap, as a function of the position along the mouth (nothing at the corners).
@@ -339,9 +355,23 @@ def _part_lips(base: np.ndarray, pts: np.ndarray, region, amount: np.ndarray) ->
     side[np.isin(region, lo)] = 1.0
     f = face_size(base)
     move = np.interp(x, kx, kc)
-    # The falloff starts at the lip itself, so an open mouth's inner lips move whole.
-    w = np.clip(1.0 - np.maximum(np.abs(off) - np.abs(move) / 2, 0.0) / (_LIP_FALLOFF * f), 0.0, 1.0)
-    shift = side * w * move / 2
+    # How far each lip's outer line lies from the mid line, along the mouth: the falloff
+    # starts there, so both lips move whole.
+    outer = np.asarray(lm.OUTER_LIPS)
+    orel = base[outer, :2] - a
+    ox, ooff = orel @ along, orel @ down - np.interp(orel @ along, kx, km)
+    reach = np.zeros(len(region))
+    for sgn in (-1.0, 1.0):
+        pick = np.sign(ooff) == sgn
+        if pick.sum() >= 2:
+            o = np.argsort(ox[pick])
+            reach[side == sgn] = np.interp(x[side == sgn], ox[pick][o], np.abs(ooff[pick][o]))
+    falloff = np.full(len(region), _LIP_FALLOFF * f)
+    if jaw_reach > 0:
+        chin = float((base[lm.CHIN, :2] - a) @ down - np.interp((base[lm.CHIN, :2] - a) @ along, kx, km))
+        falloff[side > 0] = max(_LIP_FALLOFF * f, jaw_reach * chin)
+    w = np.clip(1.0 - np.maximum(np.abs(off) - np.maximum(reach, np.abs(move) / 2), 0.0) / falloff, 0.0, 1.0)
+    shift = side * w * move * np.where(side > 0, lower_share, 1.0 - lower_share)
     out = pts.copy()
     out[region, :2] += shift[:, None] * down
     return out
@@ -551,7 +581,7 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         frame = fit_similarity(reference.landmarks[_RIGID] / reference.size, base[_RIGID] / f).rotation
     else:
         frame = np.eye(3)
-    lips = close_rest_lips(base, parts["mouth"])
+    lips = close_rest_lips(base)
     pts = lips + (motion.expression @ frame.T) * f * gains[:, None]
     pts = _uncross_lips(lips, pts, parts["mouth"])
 

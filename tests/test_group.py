@@ -116,11 +116,10 @@ def test_a_face_that_leaves_eases_to_neutral_and_gets_its_avatar_back(group: Cas
               + side_by_side([[_gray(a[0])] * gone, b[40:40 + gone]])
               + side_by_side([a[40:80], b[40 + gone:80 + gone]]))
     results, said = _run(group, frames)
-    from app import landmarks as lm
     from app.retarget import close_rest_lips
 
     # Neutral is the portrait's own face, with its lips closed where they are apart at rest.
-    rest = close_rest_lips(group.faces[0].avatar.face.landmarks, lm.part_indices()["mouth"])[:, :2]
+    rest = close_rest_lips(group.faces[0].avatar.face.landmarks)[:, :2]
     away = results[40 + gone - 1]
     assert away.faces[0] is None and away.faces[1] is not None
     # Eased back to neutral: the posed face is the portrait's own, within a pixel.

@@ -189,7 +189,7 @@ def avatar_from_landmarks(framed: np.ndarray, pts: np.ndarray, grid_size: int = 
     rig = build_rig(pts, out_size, grid_size, reach=reach)
     return Avatar(
         name=name, path=path, image=framed, face=AvatarFace(pts, room=rig.head_room(), margin=rig.face_margin(),
-                                                  reach=rig.landmark_reach()),
+                                                  reach=rig.landmark_reach(), crown=rig.crown_share()),
         rig=rig,
         skin_lab=skin_colour(framed, pts),
         mouth_area=polygon_area(pts[list(INNER_LIPS), :2]),

@@ -212,6 +212,9 @@ class AvatarFace:
     # Share of each landmark's motion that reaches the warp (`WarpRig.landmark_reach`: the rig
     # holds points by the crop border still); all of it where none is given.
     reach: np.ndarray | None = None
+    # Share of the head's move the ring over its hair can follow (`WarpRig.crown_share`): below
+    # 1 where the picture's edge holds the crown still.
+    crown: float = 1.0
     size: float = field(init=False)
     pivot: np.ndarray = field(init=False)
 
@@ -484,18 +487,23 @@ ROOM_SHARE = 1.0
 # band between the rings, tried first, is thin under most portraits' heads: it stopped heads
 # rising at all, self-reenactment AKD 9.6 -> 12.4.)
 STRETCH_SHARE = 1.0
+# Face sizes the face may slide under a crown the picture's edge holds still
+# (`AvatarFace.crown`): the hair between them stretches that far without bending.
+CROWN_SLIDE = 0.05
 
 
 def head_shift(shift: np.ndarray, avatar: AvatarFace, settings: RetargetSettings) -> np.ndarray:
     """The driver's shift (face sizes), softly limited (tanh: small moves pass unchanged) to the
     room the avatar's rig has in the direction of the move (the band it squeezes), to the
-    face's margin behind it (the band it stretches), and to `settings.max_translation`."""
+    face's margin behind it (the band it stretches), to `settings.max_translation`, and, as
+    far as the crown is held (`AvatarFace.crown`), to `CROWN_SLIDE`."""
     room, margin = avatar.room / avatar.size, avatar.margin / avatar.size
     out = np.zeros(2)
     for axis in (0, 1):
         ahead = 1 if shift[axis] > 0 else 0  # left/up for a negative shift
         toward, behind = room[2 * axis + ahead], margin[2 * axis + 1 - ahead]
         limit = min(settings.max_translation, ROOM_SHARE * toward, STRETCH_SHARE * behind)
+        limit = avatar.crown * limit + (1.0 - avatar.crown) * min(limit, CROWN_SLIDE)
         if limit > 1e-6:
             out[axis] = limit * np.tanh(shift[axis] / limit)
     return out

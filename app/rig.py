@@ -67,6 +67,7 @@ class WarpRig:
         on_border = ~self._movable[n:n + RING_POINTS]
         dst[n:n + RING_POINTS] = np.where(on_border[:, None], ring, ring_shift(self.inner_ring) - (self.crop.x0, self.crop.y0))
         dst = self._keep_off_border(dst)
+        dst[n:n + RING_POINTS] = ring + (dst[n:n + RING_POINTS] - ring) * self._ring_share[:, None]
         scale = np.array([2.0 / max(self.crop.width - 1, 1), 2.0 / max(self.crop.height - 1, 1)])
         return ((dst - self.source_points) * scale).astype(np.float32)
 
@@ -89,6 +90,36 @@ class WarpRig:
         cell = float(size.max()) / max(self.grid_size - 1, 1)
         near = np.minimum(src, size - src).min(axis=1)
         return np.clip((near - BORDER_CELLS * cell) / (BORDER_CELLS * cell), 0.0, 1.0)
+
+    def crown_share(self) -> float:
+        """The share of the head's move that the ring over the hair follows, all of it alike:
+        that of its most held point (`_border_weight`; 0 where the image edge pinned one).
+        Held point by point, a crown near the picture's top stayed there while the ring's sides
+        followed a shift, and the hair between was drawn up into a cone."""
+        n = lm.NUM_LANDMARKS
+        ring = self.source_points[n:n + RING_POINTS]
+        held = np.where(self._movable[n:n + RING_POINTS], self._border_weight()[n:n + RING_POINTS], 0.0)
+        # The crown: the ring's top third (within 60 degrees of straight up). Held at its sides
+        # the ring only stretches the hair beside the face, as any band round a moving head.
+        mid, top = ring[:, 1].mean(), ring[:, 1].min()
+        return float(held[ring[:, 1] <= mid - 0.5 * (mid - top)].min())
+
+    @cached_property
+    def _ring_share(self) -> np.ndarray:
+        """(R,) share of its move each moving-ring point is given on top of its own border
+        hold: the crown's (`crown_share`) over the top third, easing to all of it by the
+        ring's middle (beside the face and over the neck a point-by-point hold only stretches
+        the band round the head)."""
+        n = lm.NUM_LANDMARKS
+        ring = self.source_points[n:n + RING_POINTS]
+        mid, top = ring[:, 1].mean(), ring[:, 1].min()
+        down = np.clip((ring[:, 1] - (mid - 0.5 * (mid - top))) / max(0.5 * (mid - top), 1e-6), 0.0, 1.0)
+        own = np.maximum(self._border_weight()[n:n + RING_POINTS], 1e-6)
+        crown = self.crown_share()
+        # The border hold is already applied: the share on top brings the upper points down to
+        # the crown's (never above their own).
+        target = np.minimum(own, crown + (own - crown) * down)
+        return np.clip(target / own, 0.0, 1.0)
 
     def landmark_reach(self) -> np.ndarray:
         """(478,) share of each landmark's motion that reaches the warp: all of it in the open,

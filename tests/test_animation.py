@@ -256,3 +256,22 @@ def test_head_shift_is_soft_limited_by_the_rig_room():
     assert head_shift(np.array([0.0, -1.0]), cut, settings)[1] == 0.0  # cut off under the chin: no rise
 
 
+def test_a_held_crown_lets_the_face_slide_only_a_little():
+    """Where the picture's top holds the ring over the hair (`AvatarFace.crown` 0), the face
+    slides under it at most `CROWN_SLIDE` whichever way; half held, half-way between."""
+    from app.retarget import CROWN_SLIDE, AvatarFace, RetargetSettings, head_shift
+
+    pts = np.zeros((lm.NUM_LANDMARKS, 3))
+    pts[list(lm.FACE_OVAL), :2] = np.random.default_rng(0).uniform(100, 200, (len(lm.FACE_OVAL), 2))
+    pts[list(lm.FACE_OVAL)[0], :2] = (100, 100)
+    pts[list(lm.FACE_OVAL)[1], :2] = (200, 200)
+    room, margin = np.full(4, 100.0), np.full(4, 100.0)
+    settings = RetargetSettings()
+    free = head_shift(np.array([1.0, -1.0]), AvatarFace(pts, room=room, margin=margin), settings)
+    held = head_shift(np.array([1.0, -1.0]), AvatarFace(pts, room=room, margin=margin, crown=0.0), settings)
+    half = head_shift(np.array([1.0, -1.0]), AvatarFace(pts, room=room, margin=margin, crown=0.5), settings)
+    assert np.all(np.abs(free) > 0.9 * settings.max_translation)
+    assert np.all(np.abs(held) <= CROWN_SLIDE + 1e-9) and np.all(np.abs(held) > 0.9 * CROWN_SLIDE)
+    assert np.allclose(np.abs(half), (settings.max_translation + CROWN_SLIDE) / 2 * np.tanh(1.0 / ((settings.max_translation + CROWN_SLIDE) / 2)))
+
+

@@ -38,7 +38,7 @@ MIN_BACKGROUND = 0.06  # share of the moving region that must be background
 MIN_PERSON = 0.12  # ...and that must be person
 MAX_EDGE_WIDTH = 0.03  # of the crop size: mean width of the unsure band along the person's edge
 MIN_EDGE_CONTRAST = 6.0  # median over sectors of the Lab difference across the edge
-DETAIL_BAND = 0.05  # of the crop size: how far into the painted-out person the background's texture reaches
+DETAIL_BAND = 0.12  # of the crop size: how far into the painted-out person the mirrored background reaches
 
 
 @dataclass(frozen=True)
@@ -190,9 +190,9 @@ def _mirrored(crop: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndar
     much of it to use, and that weight (H, W): each hole pixel takes the background pixel as
     far beyond the nearest background pixel as it lies inside the hole (a reflection across
     the person's outline, as BORDER_REFLECT does at a straight edge), fading out over
-    `DETAIL_BAND`; where the reflection lands in the hole again or off the crop, none. A band
-    along the outline is all a moving head uncovers, and deeper in the reflection comes from
-    too far away to continue anything."""
+    `DETAIL_BAND`, more out of focus the deeper it lies; where the reflection lands in the hole
+    again or off the crop, none. Deeper in, a reflection comes from too far away to continue
+    anything: the push-pull fill takes over."""
     h, w = person.shape
     out = np.zeros(crop.shape, np.float32)
     weight = np.zeros((h, w), np.float32)
@@ -209,12 +209,24 @@ def _mirrored(crop: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndar
     my, mx = 2 * qy - py, 2 * qx - px
     ok = (my >= 0) & (my < h) & (mx >= 0) & (mx < w)
     ok[ok] &= ~person[my[ok], mx[ok]]
-    fade = np.clip(1.0 - dist[py, px] / (DETAIL_BAND * max(h, w)), 0.0, 1.0)
+    band = DETAIL_BAND * max(h, w)
+    fade = np.clip(1.0 - dist[py, px] / band, 0.0, 1.0)
     weight[py[ok], px[ok]] = fade[ok]
     out[py[ok], px[ok]] = crop[my[ok], mx[ok]] * fade[ok, None]
-    # The reflections of neighbouring pixels come from places a few pixels apart where the
-    # outline bends: a light blur keeps them from reading as grain.
-    return cv2.GaussianBlur(out, (3, 3), 0), cv2.GaussianBlur(weight, (3, 3), 0)
+    # Neighbouring pixels' reflections come from places apart where the outline bends, the
+    # further apart the deeper they lie: blurred more with depth (a sigma of about a third of
+    # it), they read as the background out of focus rather than as spikes and grain.
+    depth = np.clip(dist / band, 0.0, 1.0)
+    sigmas = (0.6, 0.12 * band, 0.3 * band)
+    blurred = [(cv2.GaussianBlur(out, (0, 0), s), cv2.GaussianBlur(weight, (0, 0), s)) for s in sigmas]
+    at = depth * (len(sigmas) - 1)  # each pixel between two of the blurs, linearly
+    mix_out = np.zeros_like(out)
+    mix_w = np.zeros_like(weight)
+    for k, (o, wt) in enumerate(blurred):
+        share = np.clip(1.0 - np.abs(at - k), 0.0, 1.0)
+        mix_out += o * share[..., None]
+        mix_w += wt * share
+    return mix_out, mix_w
 
 
 def _disc(r: int) -> np.ndarray:

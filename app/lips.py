@@ -20,6 +20,8 @@ from .normal_warp import compose_along_normal, ease_along, levels_across, rowwis
 # Inner lips, corner to corner (78 and 308 are the inner corners), upper and lower paired.
 _UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 _LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+_OUTER_UPPER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+_OUTER_LOWER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 
 _SAMPLES = 32  # stations along the mouth where the lip geometry is evaluated
 _PROBES = 32  # samples along each station's normal where the warp's lip positions are looked up
@@ -126,7 +128,35 @@ def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     w_up = _bounded_shear(v_up, w_up, shut, MAX_SHEAR * step)
     w_lo = np.maximum(_bounded_shear(v_lo, w_lo, shut, MAX_SHEAR * step), w_up)
     table = np.column_stack([v_up, v_lo, w_up, w_lo, shut, np.zeros_like(shut)])  # no squeeze: lips stay whole
-    compose_along_normal(mx, my, c0, e, n, width, d, table, _CORNER_FADE)
+    outer = _outer_knots(posed, source, c0, e, n, width, ns, us, (v_up, v_lo), (w_up, w_lo), d, level, probe_v,
+                         shut, MAX_SHEAR * step)
+    compose_along_normal(mx, my, c0, e, n, width, d, table, _CORNER_FADE, outer)
+
+
+def _outer_knots(posed, source, c0, e, n, width, ns, us, v, w, d, level, probe_v, shut, limit) -> np.ndarray:
+    """(stations, 4): per station the posed outer lip lines (above the upper lip, below the
+    lower) and where the warp samples the portrait's own outer lip lines, as knots inside the
+    band (`compose_along_normal`'s `outer`): each lip is laid out whole, at its posed height.
+    The coarse warp squeezes the lips together with the mouth's interior as the mouth closes:
+    an open-mouth portrait's closed upper lip came out at a third of its height."""
+    cols = []
+    for idx, inner_v, inner_w, side in ((_OUTER_UPPER, v[0], w[0], -1.0), (_OUTER_LOWER, v[1], w[1], 1.0)):
+        p, src = posed[list(idx), :2], source[list(idx), :2]
+        u = (p - c0) @ e / width
+        order = np.argsort(u, kind="stable")
+        o_v = np.interp(us, u[order], ((p - c0) @ n)[order])
+        o_w = rowwise_interp(np.interp(us, u[order], (src @ ns)[order]), level, probe_v)
+        edge = inner_v + side * d  # the band's far edge, which stays put
+        # Inside the band, on the lip's side of the margin, and in order, so every piece rises.
+        o_v = np.clip(side * (o_v - inner_v), 0.0, 0.9 * d) * side + inner_v
+        o_w = _bounded_shear(o_v, o_w, shut, limit)
+        # The skin between the band's edge and the outer line keeps a tenth of its room.
+        if side < 0:
+            o_w = np.clip(o_w, edge + 0.1 * (inner_w - edge), inner_w)
+        else:
+            o_w = np.clip(o_w, inner_w, edge - 0.1 * (edge - inner_w))
+        cols += [o_v, o_w]
+    return np.column_stack(cols)
 
 
 def _bounded_shear(v: np.ndarray, w: np.ndarray, strength: np.ndarray, limit: float) -> np.ndarray:

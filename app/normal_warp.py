@@ -55,7 +55,8 @@ def squeeze_profile(t: np.ndarray) -> np.ndarray:
 
 
 def compose_along_normal(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.ndarray, n: np.ndarray,
-                         width: float, d: float | np.ndarray, table: np.ndarray, corner_fade: float) -> None:
+                         width: float, d: float | np.ndarray, table: np.ndarray, corner_fade: float,
+                         outer: np.ndarray | None = None) -> None:
     """Compose the maps (in place) with the re-parametrisation along `n` of the feature from
     `c0` along `e` (`width` pixels long). `table` rows, per station evenly along it: posed
     margins (a_v, b_v, output pixels along n), where the warp samples the avatar's margins
@@ -64,12 +65,16 @@ def compose_along_normal(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.n
     [a_v, b_v] -> [a_w, b_w], [b_v, b_v + d] -> [b_w, b_v + d]; every piece is increasing, and
     so is its blend with the identity. It fades out over `corner_fade` widths past each end.
     `d`: the band's depth either side: one for all, per station (stations,), or per station and
-    side (stations, 2): above a_v, below b_v."""
+    side (stations, 2): above a_v, below b_v. `outer` (stations, 4), optional: a knot inside
+    each side's band, (o_v, o_w) above and below: [a_v - d, o_v] -> [a_v - d, o_w] and
+    [o_v, a_v] -> [o_w, a_w] (and alike below), so that what lies between the feature's margin
+    and its outer line (a lip) is laid out whole, however the warp left it (the squeeze)."""
     h, w = mx.shape
     stations = len(table)
     depth = np.empty((stations, 2))
     depth[:] = np.asarray(d, np.float64).reshape(-1, 1) if np.ndim(d) == 1 else d  # one depth, per station, or per side
-    table = np.column_stack([table, depth])
+    knots = outer is not None
+    table = np.column_stack([table, depth] + ([outer] if knots else []))
     base = c0 + np.outer(np.linspace(0.0, 1.0, stations) * width, e)
     a_all, b_all, c1 = table[:, 0], table[:, 1], c0 + e * width
     # The pixels the band covers.
@@ -86,7 +91,8 @@ def compose_along_normal(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.n
     pos = np.clip(u, 0.0, 1.0) * (stations - 1)
     i0 = np.minimum(pos.astype(np.int32), stations - 2)
     f = (pos - i0)[:, None]
-    a_v, b_v, a_w, b_w, strength, sq, d_up, d_lo = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
+    row = (table[i0] * (1.0 - f) + table[i0 + 1] * f).T
+    a_v, b_v, a_w, b_w, strength, sq, d_up, d_lo = row[:8]
     fade = np.clip(np.minimum(u + corner_fade, 1.0 + corner_fade - u) / corner_fade, 0.0, 1.0) * strength
     inside = (v > a_v - d_up) & (v < b_v + d_lo) & (fade > 0)
     if not inside.any():
@@ -96,8 +102,14 @@ def compose_along_normal(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.n
     t_lo = np.clip((v - b_v) / d_lo, 0.0, 1.0)
     t_lo = t_lo + sq * ((1.0 - squeeze_profile(1.0 - t_lo)) - t_lo)
     t_mid = np.clip((v - a_v) / np.maximum(b_v - a_v, 1e-6), 0.0, 1.0)
-    v2 = np.where(v < a_v, (a_v - d_up) + (a_w - (a_v - d_up)) * t_up,
-                  np.where(v > b_v, b_w + (b_v + d_lo - b_w) * t_lo, a_w + (b_w - a_w) * t_mid))
+    if knots:
+        up_v, up_w, lo_v, lo_w = row[8:]
+        above = _two_pieces(v, a_v - d_up, up_v, a_v, a_v - d_up, up_w, a_w)
+        below = _two_pieces(v, b_v, lo_v, b_v + d_lo, b_w, lo_w, b_v + d_lo)
+    else:
+        above = (a_v - d_up) + (a_w - (a_v - d_up)) * t_up
+        below = b_w + (b_v + d_lo - b_w) * t_lo
+    v2 = np.where(v < a_v, above, np.where(v > b_v, below, a_w + (b_w - a_w) * t_mid))
     v2 = v + (v2 - v) * fade
     shift = ((v2 - v) * inside).reshape(y1 - y0, x1 - x0)
     px = (xs + shift * n[0]).astype(np.float32)
@@ -107,3 +119,12 @@ def compose_along_normal(mx: np.ndarray, my: np.ndarray, c0: np.ndarray, e: np.n
     mask = inside.reshape(y1 - y0, x1 - x0)
     mx[y0:y1, x0:x1][mask] = new_x[mask]
     my[y0:y1, x0:x1][mask] = new_y[mask]
+
+
+def _two_pieces(v: np.ndarray, v0: np.ndarray, v1: np.ndarray, v2: np.ndarray,
+                w0: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
+    """Piecewise linear v -> w through (v0, w0), (v1, w1), (v2, w2), clamped at the ends; the
+    knots' order is the caller's to keep (v0 <= v1 <= v2, w0 <= w1 <= w2: increasing)."""
+    first = w0 + (w1 - w0) * np.clip((v - v0) / np.maximum(v1 - v0, 1e-6), 0.0, 1.0)
+    second = w1 + (w2 - w1) * np.clip((v - v1) / np.maximum(v2 - v1, 1e-6), 0.0, 1.0)
+    return np.where(v < v1, first, second)

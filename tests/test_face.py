@@ -462,6 +462,32 @@ def test_a_wide_open_mouth_closes_by_the_jaw_and_keeps_its_lips_whole(laughing_p
     assert upper < 0.5 * gap  # the jaw does most of it
 
 
+def test_closed_lips_of_an_open_mouth_portrait_show_whole(laughing_portrait):
+    """The laughing portrait posed with its lips closed: along each lip, from its outer line to
+    its inner one (three places on each lip), the final map shows the portrait's own lip over
+    most of the posed lip's height. The coarse warp squeezes the lips together with the mouth's
+    interior, and the lips' pass re-laid only the line where they meet: a half to three
+    quarters of each lip showed (hdtf_aoc's upper lip, a third), the rest was skin or the other
+    lip. Now each lip's outer line is a knot of the pass too (`lips._outer_knots`)."""
+    from app.render import Renderer
+    from app.retarget import Motion, RetargetSettings, apply_motion
+    from engines.torch_engine import TorchFieldEngine
+
+    avatar = load_avatar(laughing_portrait)
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    posed = apply_motion(avatar.face, Motion.neutral(), RetargetSettings())
+    local, rest = renderer.local_landmarks(posed), renderer._rest_local
+    mx, my = renderer.frame_maps(posed)
+    t = np.linspace(-0.6, 1.0, 161)  # from above the posed outer line down to the inner line
+    for outer, inner in ((0, 13), (37, 82), (267, 312), (17, 14), (84, 87), (314, 317)):
+        q = (local[outer, :2] + np.outer(t, local[inner, :2] - local[outer, :2])).astype(np.float32)
+        src = np.column_stack([cv2.remap(m, q[:, :1], q[:, 1:], cv2.INTER_LINEAR).ravel() for m in (mx, my)])
+        lip = rest[inner, :2] - rest[outer, :2]
+        s = (src - rest[outer, :2]) @ lip / (lip @ lip)  # 0..1 on the portrait's own lip
+        shown = ((s >= 0) & (s <= 1)).sum() / 100.0  # share of the posed lip's height
+        assert shown >= 0.8, (outer, inner, shown)
+
+
 def test_shut_lips_never_fold_the_map(data_dir, laughing_portrait):
     """The laughing portrait driven by a talking clip: the final maps (lids and lips re-laid
     at pixel resolution) never fold, and the lips' re-laying really ran on the closing frames."""

@@ -53,20 +53,22 @@ def eye_openness(points: np.ndarray) -> np.ndarray:
 
 
 def iris_position(points: np.ndarray) -> np.ndarray:
-    """(2, 2): per eye (right, left), the iris centre relative to the eye, in eye widths:
-    x along the corner-to-corner line from its middle, y across it from the middle of the lids
-    (image-down positive). Both eyes' x run the same image direction (a glance right is +x)."""
+    """(2, 2): per eye (right, left), the iris centre relative to the eye corners, in eye
+    widths: x along the corner-to-corner line from its middle, y across it (image-down
+    positive). Both eyes' x run the same image direction (a glance right is +x). The corners
+    are fixed to the skull and the lids are not: measured from the lids' midline, y rose and
+    fell with the lids' own opening (a wide stare read as a glance down, a squint as one up),
+    and on the footage that swamped the real up-and-down glances."""
     out = np.empty((2, 2))
-    for k, (corners, upper, lower, iris) in enumerate(_EYES):
+    for k, (corners, _, _, iris) in enumerate(_EYES):
         a, b = points[corners[0], :2], points[corners[1], :2]
         if a[0] > b[0]:
             a, b = b, a
         width = max(float(np.linalg.norm(b - a)), 1e-6)
         e = (b - a) / width
         n = np.array([-e[1], e[0]])
-        mid = (points[list(upper), :2].mean(axis=0) + points[list(lower), :2].mean(axis=0)) / 2
         rel = points[iris[0], :2] - (a + b) / 2
-        out[k] = rel @ e / width, (points[iris[0], :2] - mid) @ n / width
+        out[k] = rel @ e / width, rel @ n / width
     return out
 
 

@@ -123,18 +123,14 @@ def eye_openness(points: np.ndarray, corners, upper, lower) -> float:
     return float(gap / max(width, 1e-6))
 
 
-def _iris_offset(points: np.ndarray, corners, upper, lower, iris) -> np.ndarray:
-    """Iris centre in eye widths, in image axes: sideways from the corners' midpoint, up and
-    down from the lids' midpoint (the corners barely move when the eye looks up or down, so
-    against them vertical gaze was lost in the lids' own motion)."""
+def _iris_offset(points: np.ndarray, corners, iris) -> np.ndarray:
+    """Iris centre in eye widths, in image axes, from the corners' midpoint. The corners are
+    fixed to the skull, so this is the eye's own turn; the lids are not (measured up and down
+    from the lids' midline, a wide stare was carried over as a glance down and a squint as
+    one up, and the portrait's iris dipped whenever the driver's lids opened)."""
     a, b = points[corners[0], :2], points[corners[1], :2]
     width = max(float(np.linalg.norm(a - b)), 1e-6)
-    e = (b - a) / width
-    n = np.array([-e[1], e[0]])
-    mid = (points[list(upper), :2].mean(axis=0) + points[list(lower), :2].mean(axis=0)) / 2
-    rel_x = (points[iris[0], :2] - (a + b) / 2) @ e
-    rel_y = (points[iris[0], :2] - mid) @ n
-    return (rel_x * e + rel_y * n) / width
+    return (points[iris[0], :2] - (a + b) / 2) / width
 
 
 @dataclass(frozen=True)
@@ -157,7 +153,7 @@ class DriverReference:
         return DriverReference(
             points, face_size(points),
             np.array([eye_openness(points, c, u, lo) for c, u, lo, _ in _EYES]),
-            np.array([_iris_offset(points, *eye) for eye in _EYES]),
+            np.array([_iris_offset(points, c, i) for c, _, _, i in _EYES]),
             close_rest_lips(points),
         )
 
@@ -172,7 +168,7 @@ def measure_motion(reference: DriverReference, points: np.ndarray) -> Motion:
     expression = (unposed - reference.closed) / reference.size
     axis0 = turn_axis(reference.landmarks)
     openness = np.array([eye_openness(unposed, c, u, lo) for c, u, lo, _ in _EYES])
-    iris = np.array([_iris_offset(unposed, *eye) for eye in _EYES])
+    iris = np.array([_iris_offset(unposed, c, i) for c, _, _, i in _EYES])
     return Motion(
         rotation=matrix_to_rotvec(head.rotation),
         translation=(head.apply(axis0) - axis0)[:2] / reference.size,
@@ -396,21 +392,20 @@ def _eye_frame(points: np.ndarray, corners, upper, lower) -> tuple[np.ndarray, n
 
 def _gaze_shift(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris, gaze: np.ndarray) -> np.ndarray:
     """The iris's move (pixels, before the head's rotation) that puts it, in the posed eye, at
-    its rest place plus `gaze` (eye widths, image axes, as `_iris_offset` measures it): along
-    the eye against the posed corners, across it against the posed lids. Measured and placed
-    the same way, so a lid that rises or falls with the glance does not eat into it (placing
-    the iris against its rest position lost the lids' own move: gain 0.6)."""
-    c0, m0, e0, w0 = _eye_frame(base, corners, upper, lower)
+    its rest place plus `gaze` (eye widths, image axes, as `_iris_offset` measures it), against
+    the posed corners, then into where the posed lids let it show (`_within_opening`)."""
+    c0, _, e0, w0 = _eye_frame(base, corners, upper, lower)
     c1, m1, e1, w1 = _eye_frame(posed, corners, upper, lower)
     n0, n1 = np.array([-e0[1], e0[0]]), np.array([-e1[1], e1[0]])
     centre = base[iris[0], :2]
     # `gaze` is an image-axes vector in eye widths; its parts along and across the eye, as big
-    # as the driver's glance really was (GAZE_READ_GAIN), as far as the posed eye lets it show.
-    rest = np.array([(centre - c0) @ e0, (centre - m0) @ n0]) / w0
+    # as the driver's glance really was (GAZE_READ_GAIN). `_within_opening` takes y from the
+    # posed lids' midline, `lids` eye widths from the corners' line.
+    rest = np.array([(centre - c0) @ e0, (centre - c0) @ n0]) / w0
     want = rest + np.array([gaze @ e0, gaze @ n0]) * GAZE_READ_GAIN
-    x, y = _within_opening(posed, corners, upper, lower, c1, m1, e1, n1, w1, rest, want)
-    target = c1 + x * w1 * e1 + ((m1 - c1) @ n1 + y * w1) * n1
-    return target - centre
+    lids = np.array([0.0, (m1 - c1) @ n1 / w1])
+    x, y = _within_opening(posed, corners, upper, lower, c1, m1, e1, n1, w1, rest - lids, want - lids)
+    return c1 + x * w1 * e1 + (lids[1] + y) * w1 * n1 - centre
 
 
 def _within_opening(posed: np.ndarray, corners, upper, lower, c1: np.ndarray, m1: np.ndarray, e1: np.ndarray,

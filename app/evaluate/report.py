@@ -23,7 +23,8 @@ FINDINGS_END = "<!-- findings:end -->"
 # The version of the metric definitions: bump it when a number is measured differently, so that
 # the history shows which rows compare.
 # 2: folds measured on the final sampling map (app.warp_quality), not on the landmark mesh.
-HARNESS_VERSION = "2"
+# 3: vertical gaze against the eye corners' line, not the lids' midline.
+HARNESS_VERSION = "3"
 HISTORY_COLUMNS = ("run (UTC)", "commit", "harness", "self L1", "PSNR", "SSIM", "AKD", "expr err %", "mouth gain", "eye gain",
                    "pose err °", "id dist", "face found %", "fold frames %", "dup max %", "jitter %", "flicker", "fps @512", "peak MiB",
                    "runtime s")
@@ -326,8 +327,9 @@ def plot_cross(crosses: list[CrossResult], path: Path) -> None:
 
 FACE_DETAIL_NOTE = (
     "MediaPipe on the driver and on the output's 256x256 face crop, sampled frames "
-    "(`app/face_metrics.py`). Gaze: the iris centre against the eye corners (x) and the lids' "
-    "midline (y), both eyes averaged, frames with both faces' eyes open; gain is the output's "
+    "(`app/face_metrics.py`). Gaze: the iris centre against the eye corners, along their line (x) "
+    "and across it (y; against the lids' midline, as before harness version 3, y mostly followed "
+    "the lids' own opening: a stare read as a glance down), both eyes averaged, frames with both faces' eyes open; gain is the output's "
     "spread over the driver's; – where the driver's iris spreads under 0.02 (x) or 0.01 (y) eye "
     "widths (no glances to follow: a correlation there is the detector's noise). Blink asymmetry: mean |right − left| output openness (each eye "
     "against its own median) where the driver's eyes are both shut (blank: no such frame). "

@@ -369,11 +369,30 @@ def _part_lips(base: np.ndarray, pts: np.ndarray, region, amount: np.ndarray,
     if jaw_reach > 0:
         chin = float((base[lm.CHIN, :2] - a) @ down - np.interp((base[lm.CHIN, :2] - a) @ along, kx, km))
         falloff[side > 0] = max(_LIP_FALLOFF * f, jaw_reach * chin)
+        move = np.where(side > 0, _jaw_move(move, x, off, reach, kc, width, chin), move)
     w = np.clip(1.0 - np.maximum(np.abs(off) - np.maximum(reach, np.abs(move) / 2), 0.0) / falloff, 0.0, 1.0)
     shift = side * w * move * np.where(side > 0, lower_share, 1.0 - lower_share)
     out = pts.copy()
     out[region, :2] += shift[:, None] * down
     return out
+
+
+def _jaw_move(move: np.ndarray, x: np.ndarray, off: np.ndarray, reach: np.ndarray, kc: np.ndarray,
+              width: float, chin: float) -> np.ndarray:
+    """Below the lower lip, the lips' move along the mouth (`move`, the pairs' gaps, nothing at
+    the corners) gives way to the jaw's: the whole chin rises by the mouth's largest gap, a
+    little less past the corners. Taken from the lips all the way down, the chin's middle rose
+    and its sides stayed: the chin's outline was pulled into a V, creased down its middle."""
+    span = float(np.max(np.abs(kc))) * np.sign(kc[np.argmax(np.abs(kc))]) if len(kc) else 0.0
+    outside = np.maximum.reduce([np.zeros_like(x), -x, x - width]) / max(JAW_SPREAD * width, 1e-6)
+    jaw = span * np.clip(1.0 - outside, 0.0, 1.0) ** 2
+    below = np.clip((np.abs(off) - reach) / max(JAW_BLEND * chin, 1e-6), 0.0, 1.0)
+    t = below * below * (3.0 - 2.0 * below)
+    return move + (jaw - move) * t
+
+
+JAW_SPREAD = 0.6  # mouth widths past each corner over which the jaw's rise fades out
+JAW_BLEND = 0.5  # of the chin's distance below the lips: where the lips' move has become the jaw's
 
 
 # Openness (relative to rest) from which the iris takes the whole gaze; below it the iris is

@@ -500,6 +500,26 @@ def test_a_wide_open_mouth_closes_by_the_jaw_and_keeps_its_lips_whole(laughing_p
     assert upper < 0.5 * gap  # the jaw does most of it
 
 
+def test_a_closing_mouth_lifts_the_chin_evenly(laughing_portrait):
+    """Closing a laughing portrait's mouth raises the chin's outline as one piece: every face
+    oval point below the mouth, between its corners, rises at least three quarters as much as
+    the chin's lowest point. Taken from the lips' per-pair gaps (nothing at the corners), the
+    middle rose and the sides stayed: the outline was pulled into a V, creased down the chin
+    (the oval points near the corners rose a sixth as much as the chin's middle)."""
+    from app.retarget import close_rest_lips
+
+    open_ = load_avatar(laughing_portrait).face.landmarks
+    shut = close_rest_lips(open_)
+    left, right = sorted(open_[list(lm.MOUTH_CORNERS), 0])
+    below = [k for k in lm.FACE_OVAL
+             if left <= open_[k, 0] <= right and open_[k, 1] > open_[lm.LOWER_INNER_LIP_MID, 1]]
+    assert len(below) >= 4
+    rise = open_[below, 1] - shut[below, 1]  # the portrait is upright
+    chin = open_[lm.CHIN, 1] - shut[lm.CHIN, 1]
+    assert chin > 0
+    assert rise.min() >= 0.75 * chin, dict(zip(below, np.round(rise / chin, 2)))
+
+
 def test_closed_lips_of_an_open_mouth_portrait_show_whole(laughing_portrait):
     """The laughing portrait posed with its lips closed: along each lip, from its outer line to
     its inner one (three places on each lip), the final map shows the portrait's own lip over

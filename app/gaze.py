@@ -48,11 +48,20 @@ class GazeLayer:
         self.rest = rest
         self.patches: list[IrisPatch | None] = []
         paint_out = np.zeros((h, w), np.uint8)
+        # Iris painted beyond the lid landmarks (their eye is smaller than the painted one):
+        # the layer shows the eye there too, or the iris's rest place stayed on every glance.
+        self.beyond = np.zeros((h, w), np.uint8)
+        openings = []
         for eye in (0, 1):  # the per-eye masks are joined; each eye's sclera is sampled apart
             centre = rest[_IRIS[eye][0], :2]
             radius = IRIS_SCALE * float(np.linalg.norm(rest[list(_IRIS[eye][1:]), :2] - centre, axis=1).mean())
             opening = np.zeros((h, w), np.uint8)
             cv2.fillPoly(opening, [np.round(eye_contour(rest, eye) * 4).astype(np.int32)], 255, shift=2)
+            radius = iris_extent(crop_image, opening, centre, radius)
+            beyond = iris_beyond_lids(crop_image, opening, centre, radius)
+            self.beyond |= beyond
+            opening |= beyond
+            openings.append(opening)
             half = int(np.ceil(radius)) + 2
             x0, y0 = np.round(centre).astype(int) - half
             if radius < MIN_IRIS_RADIUS or x0 < 0 or y0 < 0 or x0 + 2 * half + 1 > w or y0 + 2 * half + 1 > h:
@@ -66,7 +75,7 @@ class GazeLayer:
             # The iris and its dark rim (a pixel past its landmark radius) are painted out.
             ring = (_disc(2 * half + 1, radius + 1.0) > 0.05).astype(np.uint8) * 255
             paint_out[box] = np.maximum(paint_out[box], ring & opening[box])
-        self.plate = _sclera_plate(crop_image, rest, paint_out)
+        self.plate = _sclera_plate(crop_image, openings, paint_out)
 
     def apply(self, canvas: np.ndarray, mx: np.ndarray, my: np.ndarray, posed: np.ndarray,
               neutral_in_pose: np.ndarray, scale: float, rotation: np.ndarray) -> None:
@@ -106,6 +115,9 @@ class GazeLayer:
             opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
             cv2.fillPoly(opening, [np.round((contour - (x0, y0)) * 4).astype(np.int32)], 255,
                          lineType=cv2.LINE_AA, shift=2)
+            if self.beyond.any():  # carried by the warp, as the plate is
+                beyond = cv2.remap(self.beyond, mx[y0:y1, x0:x1], my[y0:y1, x0:x1], cv2.INTER_LINEAR)
+                opening = np.maximum(opening, beyond)
             # The lids' own anti-aliased edge, no more: an eroded, blurred one cut a pixel off
             # the top and bottom of an iris in a 6-px-tall eye, and left the rest iris there.
             oa = opening
@@ -113,6 +125,120 @@ class GazeLayer:
             eye_img = sclera * (1.0 - ia) + iris * ia
             region = canvas[y0:y1, x0:x1]
             region[:] = (eye_img * oa + region.astype(np.float32) * (1.0 - oa)).astype(np.uint8)
+
+
+# Widest an iris's painted disc is taken to be, in MediaPipe iris radii: the model knows the
+# human iris's size, and a cartoon's (lp_s7) is about a third wider.
+IRIS_WIDEST = 1.45
+IRIS_WIDER_FROM = 1.1  # a painted iris less than this much wider is left at the landmarks' size
+
+
+def iris_extent(image: np.ndarray, opening: np.ndarray, centre: np.ndarray, radius: float) -> float:
+    """The iris's radius (crop pixels) as painted, about the landmarks' `centre`, from their
+    `radius`: along rows through the iris's middle, outward from inside it to where the eye's
+    white begins (two pixels in a row near the white's colour; a row that meets the lids first
+    says nothing). The farther side wins: a light reflection in the iris (a cartoon's) stops a
+    row short, never long. Left at the landmarks' where no white shows beside the iris, or
+    the painted disc is barely wider.
+
+    MediaPipe's iris model puts a human-sized iris in any eye. On a cartoon whose iris is a
+    third wider, the iris patch left a blue ring behind on every glance (a doubled iris, and a
+    glance that MediaPipe read a third as big). Written by hand: OpenCV's circle finders need
+    more of the rim than an eye shows between its lids."""
+    h, w = image.shape[:2]
+    cx, cy = float(centre[0]), float(centre[1])
+    reach = IRIS_WIDEST * radius + 2
+    x0, x1 = int(max(np.floor(cx - reach), 0)), int(min(np.ceil(cx + reach) + 1, w))
+    y0, y1 = int(max(np.floor(cy - reach), 0)), int(min(np.ceil(cy + reach) + 1, h))
+    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
+    inside = opening[y0:y1, x0:x1] > 0
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    r = np.hypot(xs - cx, ys - cy)
+    rim, white_side = lab[inside & (r >= 0.7 * radius) & (r <= radius)], lab[inside & (r > 1.2 * radius)]
+    if len(rim) < 4 or len(white_side) < 6:
+        return radius
+    white = np.median(white_side[white_side[:, 0] >= np.quantile(white_side[:, 0], 0.7)], axis=0)
+    contrast = float(np.linalg.norm(np.median(rim, axis=0) - white))
+    if contrast < IRIS_MIN_CONTRAST:
+        return radius
+    near_white = 0.35 * contrast
+    d = np.linalg.norm(lab - white, axis=2)
+    edges: dict[int, list[float]] = {-1: [], 1: []}
+    for y in range(max(int(np.ceil(cy - 0.4 * radius)), y0), min(int(np.floor(cy + 0.4 * radius)), y1 - 1) + 1):
+        row, ins = d[y - y0], inside[y - y0]
+        for step in (-1, 1):
+            x = int(round(cx + step * 0.6 * radius)) - x0
+            if not (0 <= x < x1 - x0 and ins[x]) or row[x] < near_white:
+                continue
+            while 0 <= x + 2 * step < x1 - x0 and ins[x + 2 * step] and abs(x + step + x0 - cx) <= IRIS_WIDEST * radius:
+                if row[x + step] < near_white and row[x + 2 * step] < near_white:
+                    t = (row[x] - near_white) / max(row[x] - row[x + step], 1e-6)
+                    edges[step].append(x + step * t + x0)
+                    break
+                x += step
+    sides = [abs(float(np.median(v)) - cx) for v in edges.values() if len(v) >= 3]
+    wide = max(sides, default=0.0)
+    return min(wide, IRIS_WIDEST * radius) if wide >= IRIS_WIDER_FROM * radius else radius
+
+
+def iris_beyond_lids(image: np.ndarray, opening: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """uint8 mask: the iris's pixels just outside the lid landmarks' `opening`, within its
+    disc, joined to the opening. A painted eye is often larger than MediaPipe's: on a cartoon
+    the lid landmarks lie inside the drawn lid lines, and the bands of iris beyond them stayed
+    put when the iris moved (a blue crescent under a glance up, a dark cap beside a glance).
+
+    An iris pixel is nearer the iris's own rim colour than the lid's (the darker pixels round
+    the opening, beyond the iris) and the skin's. Where the iris and the lid line are alike in
+    colour (a brown eye under dark lashes) nothing is added: the lashes would be painted out."""
+    h, w = image.shape[:2]
+    out = np.zeros((h, w), np.uint8)
+    reach = int(np.ceil(radius + BEYOND_LIDS * radius)) + 2
+    cx, cy = int(round(centre[0])), int(round(centre[1]))
+    x0, x1, y0, y1 = max(cx - 2 * reach, 0), min(cx + 2 * reach + 1, w), max(cy - 2 * reach, 0), min(cy + 2 * reach + 1, h)
+    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
+    inside = opening[y0:y1, x0:x1] > 0
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    r = np.hypot(xs - centre[0], ys - centre[1])
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(BEYOND_LIDS * radius) + 1,) * 2)
+    band = (cv2.dilate(inside.astype(np.uint8), kernel) > 0) & ~inside
+    rim = lab[inside & (r >= 0.6 * radius) & (r <= radius)]
+    lid = lab[band & (r > radius + 2)]
+    ring = lab[(cv2.dilate(inside.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * reach + 1,) * 2)) > 0)
+               & ~band & ~inside]
+    if len(rim) < 4 or len(lid) < 6 or len(ring) < 6 or inside[:, cx - x0].sum() < radius:
+        return out  # (an eye open less than the iris's radius shows no iris to speak of)
+    rim_c = np.median(rim, axis=0)
+    lid_c = np.median(lid[lid[:, 0] <= np.quantile(lid[:, 0], 0.33)], axis=0)
+    skin_c = np.median(ring, axis=0)
+    apart = float(np.linalg.norm(rim_c - lid_c))
+    if apart < BEYOND_MIN_APART:
+        return out
+    # Above the eye the lashes and the lid's shadow lie over the iris, as dark as a photo's
+    # iris: there only an iris of another hue than the lid's (a blue cartoon iris under a
+    # brown lid line) is looked for, by its hue alone (its shaded top and its light rim).
+    hue_apart = float(np.linalg.norm(rim_c[1:] - lid_c[1:]))
+    if hue_apart >= BEYOND_MIN_HUE_APART:
+        lab, rim_c, lid_c, skin_c, apart = lab[..., 1:], rim_c[1:], lid_c[1:], skin_c[1:], hue_apart
+        side = np.ones_like(inside)
+    else:
+        side = ys > centre[1]
+    d_rim = np.linalg.norm(lab - rim_c, axis=2)
+    candidate = (band & side & (r <= radius + 0.5) & (d_rim < 0.5 * apart)
+                 & (d_rim < np.linalg.norm(lab - lid_c, axis=2)) & (d_rim < np.linalg.norm(lab - skin_c, axis=2)))
+    grown = inside.astype(np.uint8)
+    allowed = (inside | candidate).astype(np.uint8)
+    for _ in range(int(BEYOND_LIDS * radius) + 1):
+        grown = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & allowed
+    out[y0:y1, x0:x1] = ((grown > 0) & ~inside).astype(np.uint8) * 255
+    return out
+
+
+BEYOND_LIDS = 0.4  # iris radii past the lid landmarks that the iris may still be painted
+BEYOND_MIN_APART = 30.0  # Lab units between iris and lid line under which nothing is added
+BEYOND_MIN_HUE_APART = 30.0  # the same in hue (a, b) under which nothing is added above the eye
+
+
+IRIS_MIN_CONTRAST = 40.0  # Lab units between the iris's rim and the eye's white: under it, no edge to find
 
 
 def _complete_iris(patch: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -140,7 +266,7 @@ def _sclera_colour(image: np.ndarray, opening: np.ndarray, iris: np.ndarray) -> 
     return np.median(light, axis=0)
 
 
-def _sclera_plate(image: np.ndarray, rest: np.ndarray, paint_out: np.ndarray) -> np.ndarray:
+def _sclera_plate(image: np.ndarray, openings: list[np.ndarray], paint_out: np.ndarray) -> np.ndarray:
     """The crop with each iris painted out in the eye's own white.
 
     The painted-out disc is filled from the eye's own pixels round it inside the opening, never
@@ -155,10 +281,7 @@ def _sclera_plate(image: np.ndarray, rest: np.ndarray, paint_out: np.ndarray) ->
     if not paint_out.any():
         return image
     plate = image.astype(np.float32)
-    h, w = image.shape[:2]
-    for eye in (0, 1):
-        opening = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(opening, [np.round(eye_contour(rest, eye) * 4).astype(np.int32)], 255, shift=2)
+    for opening in openings:
         region = (paint_out > 0) & (opening > 0)
         if not region.any():
             continue

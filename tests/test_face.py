@@ -281,6 +281,75 @@ def test_the_iris_is_painted_out_in_the_eyes_own_white(data_dir):
         assert layer.plate[inside].sum(axis=1).mean() > 0.85 * white, eye
 
 
+def test_a_cartoon_iris_is_moved_whole(data_dir):
+    """lp_s7's cartoon iris is about a third wider than MediaPipe's human-sized iris: the
+    layer takes its painted size (`gaze.iris_extent`), so the plate the iris moves over holds
+    none of it. At the landmarks' size, 8% and 24% of each eye's opening stayed blue on the
+    plate: a blue ring left behind on every glance, a doubled iris. A photo's iris is taken at
+    no more than a fifth over the landmarks' size."""
+    from app.gaze import GazeLayer
+    from app.eyes import eye_contour
+
+    avatar = load_avatar(data_dir / "portraits" / "lp_s7.jpg")
+    rest = avatar.face.landmarks[:, :2]
+    layer = GazeLayer(avatar.image, rest)
+    h, w = avatar.image.shape[:2]
+    image_b = cv2.cvtColor(avatar.image, cv2.COLOR_BGR2LAB)[..., 2]
+    plate_b = cv2.cvtColor(layer.plate, cv2.COLOR_BGR2LAB)[..., 2]
+    for eye, iris in enumerate((lm.RIGHT_IRIS, lm.LEFT_IRIS)):
+        opening = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(opening, [np.round(eye_contour(rest, eye)).astype(np.int32)], 255)
+        inside = opening > 0
+        assert (image_b[inside] < 118).mean() > 0.15  # a blue iris fills much of the eye
+        assert (plate_b[inside] < 118).mean() < 0.05, eye
+        landmarks = np.linalg.norm(rest[list(iris[1:])] - rest[iris[0]], axis=1).mean()
+        assert layer.patches[eye].radius > 1.15 * landmarks
+    photo = load_avatar(data_dir / "portraits" / "lp_s2.jpg")
+    layer = GazeLayer(photo.image, photo.face.landmarks[:, :2])
+    for eye, iris in enumerate((lm.RIGHT_IRIS, lm.LEFT_IRIS)):
+        p = photo.face.landmarks[:, :2]
+        landmarks = np.linalg.norm(p[list(iris[1:])] - p[iris[0]], axis=1).mean()
+        assert layer.patches[eye].radius <= 1.2 * landmarks
+
+
+def test_a_cartoon_glance_leaves_no_iris_behind(data_dir):
+    """lp_s7 glancing sideways: of the painted iris's rest place that the moved iris no
+    longer covers, inside the eye, little is still blue. With the iris patch at MediaPipe's
+    size and the plate painted out only within the lid landmarks, 41% and 67% was: a second
+    iris beside the first. Now the iris beyond the lid landmarks is taken in too
+    (`gaze.iris_beyond_lids`); on a photo nothing is (its lashes lie there)."""
+    from app.gaze import GazeLayer
+    from app.render import Renderer
+    from app.retarget import Motion, RetargetSettings, apply_motion
+    from app.eyes import eye_contour
+    from engines.torch_engine import TorchFieldEngine
+    import dataclasses
+
+    avatar = load_avatar(data_dir / "portraits" / "lp_s7.jpg")
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    rest = avatar.face.landmarks
+    posed = apply_motion(avatar.face, dataclasses.replace(Motion.neutral(), gaze=np.array([[-0.09, 0.0]] * 2)),
+                         RetargetSettings())
+    blue = cv2.cvtColor(renderer.render(posed), cv2.COLOR_BGR2LAB)[..., 2] < 118
+    h, w = blue.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    left_blue = []
+    for eye, iris in enumerate((lm.RIGHT_IRIS, lm.LEFT_IRIS)):
+        c0, c1 = rest[iris[0], :2], posed.landmarks[iris[0], :2]
+        painted = 1.3 * np.linalg.norm(rest[list(iris[1:]), :2] - c0, axis=1).mean()
+        opening = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(opening, [np.round(eye_contour(rest, eye)).astype(np.int32)], 255)
+        left = ((np.hypot(xs - c0[0], ys - c0[1]) <= painted) & (np.hypot(xs - c1[0], ys - c1[1]) > painted + 1)
+                & (opening > 0))
+        assert left.sum() > 50  # the glance uncovers a good part of the rest place
+        left_blue.append(blue[left].mean())
+    assert max(left_blue) < 0.3 and np.mean(left_blue) < 0.15, left_blue
+    assert GazeLayer(avatar.image, rest[:, :2]).beyond.any()
+    for photo in ("tight_grace_hopper.jpg", "astronaut.png", "grace_hopper.jpg"):
+        other = load_avatar(data_dir / "portraits" / photo)
+        assert not GazeLayer(other.image, other.face.landmarks[:, :2]).beyond.any(), photo
+
+
 def test_gaze_layer_keeps_a_still_eye_unchanged(data_dir):
     """At rest the iris is laid back where it was: the eye is the portrait's own."""
     from app.render import Renderer

@@ -244,15 +244,25 @@ IRIS_MIN_CONTRAST = 40.0  # Lab units between the iris's rim and the eye's white
 def _complete_iris(patch: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """The iris patch with its part hidden under the lids at rest filled in from its mirror
     image across the iris's horizontal midline (an iris is about as dark and as textured above
-    as below), and from the visible iris's median colour where both halves are hidden. A flat
-    median alone showed as a grey crescent when a large iris moved down; lid skin left in the
+    as below), and where both halves are hidden, from the visible iris at the same distance
+    from its centre (its dark outer ring goes on round it). One flat colour there showed as a
+    block with a straight top when a narrow eye's iris moved down, and lid skin left in the
     patch came along with the iris."""
     if seen.sum() < 5:
         return patch
     mirror = patch[::-1]
     use_mirror = ~seen & seen[::-1]
     patch[use_mirror] = mirror[use_mirror]
-    patch[~seen & ~seen[::-1]] = np.median(patch[seen], axis=0).astype(np.uint8)
+    hidden = ~seen & ~seen[::-1]
+    if hidden.any():
+        c = (patch.shape[0] - 1) / 2
+        ys, xs = np.mgrid[0:patch.shape[0], 0:patch.shape[1]]
+        ring = np.round(np.hypot(xs - c, ys - c)).astype(int)
+        known = np.unique(ring[seen])
+        colours = np.array([np.median(patch[seen & (ring == k)], axis=0) for k in known])
+        # Each hidden pixel takes the nearest ring (in radius) that shows.
+        nearest = known[np.abs(ring[hidden][:, None] - known[None]).argmin(axis=1)]
+        patch[hidden] = colours[np.searchsorted(known, nearest)].astype(np.uint8)
     return patch
 
 

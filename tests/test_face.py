@@ -350,6 +350,27 @@ def test_a_cartoon_glance_leaves_no_iris_behind(data_dir):
         assert not GazeLayer(other.image, other.face.landmarks[:, :2]).beyond.any(), photo
 
 
+def test_an_iris_hidden_above_and_below_is_completed_ring_by_ring():
+    """A narrow eye shows only the iris's middle band; the caps hidden above and below it are
+    completed from the band at the same distance from the centre: the dark outer ring goes
+    on round the iris, the lighter middle stays lighter. (One flat colour there moved down
+    with a glance as a block with a straight top.)"""
+    from app.gaze import _complete_iris
+
+    size, c = 21, 10
+    ys, xs = np.mgrid[0:size, 0:size]
+    r = np.hypot(xs - c, ys - c)
+    grey = np.where(r < 5, 40, np.where(r < 7.5, 120, 30)).astype(np.uint8)
+    patch = np.repeat(grey[..., None], 3, axis=2)
+    seen = (np.abs(ys - c) <= 3) & (r <= 9)
+    hidden = patch.copy()
+    hidden[~seen] = 255  # what the lids showed there at rest: skin
+    done = _complete_iris(hidden, seen)
+    assert done[2, c, 0] < 60  # r = 8: the dark outer ring
+    assert done[4, c, 0] > 90  # r = 6: the iris's lighter middle
+    assert done[16, c, 0] > 90 and done[18, c, 0] < 60  # and the same below
+
+
 def test_gaze_layer_keeps_a_still_eye_unchanged(data_dir):
     """At rest the iris is laid back where it was: the eye is the portrait's own."""
     from app.render import Renderer

@@ -211,8 +211,24 @@ def _mirrored(crop: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndar
     ok[ok] &= ~person[my[ok], mx[ok]]
     band = DETAIL_BAND * max(h, w)
     fade = np.clip(1.0 - dist[py, px] / band, 0.0, 1.0)
+    across = np.zeros((len(py), 3), np.float32)
+    across[ok] = crop[my[ok], mx[ok]]
+    # Along the row: a shelf, a table's edge or a horizon meets the outline of a head's side
+    # at an angle, and reflected across the outline it came out tilted, in steps where the
+    # outline bends. Reflected along its row it goes on straight. Used where the row's way out
+    # of the hole is not much longer than the shortest (the head's sides, not its crown).
+    row_x, row_d = _row_reflection(person)
+    rx = row_x[py, px]
+    row_ok = (rx >= 0) & (rx < w)
+    row_ok[row_ok] &= ~person[py[row_ok], rx[row_ok]]
+    ratio = row_d[py, px] / np.maximum(dist[py, px], 1.0)
+    share = np.clip((ROW_UNTIL - ratio) / (ROW_UNTIL - ROW_WHOLLY), 0.0, 1.0) * row_ok
+    share[~ok] = row_ok[~ok]  # no reflection across: the row's, if any
+    along = np.zeros_like(across)
+    along[row_ok] = crop[py[row_ok], rx[row_ok]]
+    ok |= row_ok
     weight[py[ok], px[ok]] = fade[ok]
-    out[py[ok], px[ok]] = crop[my[ok], mx[ok]] * fade[ok, None]
+    out[py[ok], px[ok]] = (across[ok] * (1.0 - share[ok, None]) + along[ok] * share[ok, None]) * fade[ok, None]
     # Neighbouring pixels' reflections come from places apart where the outline bends, the
     # further apart the deeper they lie: blurred more with depth (a sigma of about a third of
     # it), they read as the background out of focus rather than as spikes and grain.
@@ -227,6 +243,28 @@ def _mirrored(crop: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndar
         mix_out += o * share[..., None]
         mix_w += wt * share
     return mix_out, mix_w
+
+
+# Reflected along the row wholly up to this ratio of the row's distance out of the hole to the
+# shortest, across the outline from ROW_UNTIL on, and a blend of the two between.
+ROW_WHOLLY = 1.3
+ROW_UNTIL = 2.0
+
+
+def _row_reflection(person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel, the column of its reflection along its row across the nearer edge of
+    the `person` run it lies in, and the distance to that edge ((H, W) each; -1 and inf where
+    the row has no background)."""
+    h, w = person.shape
+    cols = np.broadcast_to(np.arange(w), (h, w))
+    left = np.maximum.accumulate(np.where(person, -1, cols), axis=1)
+    right = np.minimum.accumulate(np.where(person, w, cols)[:, ::-1], axis=1)[:, ::-1]
+    d_left = np.where(left >= 0, cols - left, np.inf)
+    d_right = np.where(right < w, right - cols, np.inf)
+    use_left = d_left <= d_right
+    edge = np.where(use_left, left, right)
+    d = np.minimum(d_left, d_right)
+    return np.where(np.isfinite(d), 2 * edge - cols, -1), d
 
 
 def _disc(r: int) -> np.ndarray:

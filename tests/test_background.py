@@ -140,3 +140,24 @@ def test_the_fill_along_the_outline_continues_the_background():
     near_white = np.abs(rows - (230, 230, 230)).max(axis=1) < 40
     assert near_red.mean() > 0.25 and near_white.mean() > 0.25, (near_red.mean(), near_white.mean())
     assert not (np.abs(rows - (60, 120, 200)).max(axis=1) < 20).any()  # nothing of the person
+
+
+def test_a_straight_edge_beside_the_head_goes_on_straight():
+    """Horizontal stripes (a shelf's edge, a table, a horizon) meeting the sides of a round
+    hole: within 10 px of the outline, the fill keeps each row's own stripe. Reflected across
+    the outline, which is tilted there, the stripes came out tilted and in steps (the cabinet
+    behind lp_d12's laugh): under half the pixels kept their row's colour."""
+    from app.background import _fill_from_background
+
+    h, w = 200, 200
+    ys, xs = np.mgrid[0:h, 0:w]
+    stripe = (ys // 8) % 2 == 0
+    colours = np.where(stripe[..., None], (40, 40, 160), (230, 230, 230))
+    crop = colours.astype(np.uint8)
+    r = np.hypot(xs - 100, ys - 110)
+    person = r < 60
+    crop[person] = (60, 120, 200)
+    fill = _fill_from_background(crop, person).astype(float)
+    rim = person & (r > 50) & (np.abs(xs - 100) > 35) & (ys % 8 >= 2) & (ys % 8 <= 5)  # stripes' middles
+    kept = (np.abs(fill[rim] - colours[rim]).max(axis=1) < 60).mean()
+    assert kept > 0.9, kept

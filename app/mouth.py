@@ -68,11 +68,33 @@ def mouth_palette(image: np.ndarray, points: np.ndarray, skin_lab: tuple[np.ndar
         out[0] = colour[0] * lightness
         return out
 
-    teeth = shade(skin, 1.0, TEETH_CHROMA)
-    # Teeth sit in the mouth's shade: at the face's very lightest they read as a white sticker.
-    teeth[0] = float(skin[0]) + TEETH_LIGHT * max(light - float(skin[0]), 0.0)
+    teeth = _own_teeth(lab[mask(INNER_LIPS)], skin)
+    if teeth is None:
+        teeth = shade(skin, 1.0, TEETH_CHROMA)
+        # Teeth sit in the mouth's shade: at the face's very lightest they read as a white sticker.
+        teeth[0] = float(skin[0]) + TEETH_LIGHT * max(light - float(skin[0]), 0.0)
     return MouthPalette(shade(lip, CAVITY_LIGHTNESS, CAVITY_CHROMA), shade(lip, RIM_LIGHTNESS, CAVITY_CHROMA), teeth,
                         shade(lip, TONGUE_SHADE, TONGUE_SHADE))
+
+
+def _own_teeth(inner: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
+    """The colour of the teeth the portrait itself shows between its lips (Lab), or None where
+    it shows none: the pixels of its mouth opening lighter than its skin and of less chroma
+    (a portrait mid-word or grinning). Its own teeth are the truth; the teeth made up from the
+    skin's tones were a dull grey band beside a photo's white ones."""
+    if len(inner) < OWN_TEETH_MIN:
+        return None
+    chroma = np.hypot(inner[:, 1] - 128.0, inner[:, 2] - 128.0)
+    skin_chroma = float(np.hypot(skin[1] - 128.0, skin[2] - 128.0))
+    own = inner[(inner[:, 0] >= skin[0]) & (chroma <= max(OWN_TEETH_CHROMA * skin_chroma, 6.0))]
+    if len(own) < max(OWN_TEETH_MIN, OWN_TEETH_SHARE * len(inner)):
+        return None
+    return np.median(own, axis=0).astype(np.float32)
+
+
+OWN_TEETH_MIN = 12  # pixels
+OWN_TEETH_SHARE = 0.08  # of the mouth opening
+OWN_TEETH_CHROMA = 0.6  # of the skin's chroma, at most
 
 
 @dataclass(frozen=True)

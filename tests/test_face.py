@@ -669,6 +669,29 @@ def _mouth_box(points: np.ndarray) -> tuple[slice, slice]:
     return slice(y0, y1 + 1), slice(x0, x1 + 1)
 
 
+def test_teeth_take_the_portraits_own_colour(data_dir):
+    """A portrait that shows its own teeth (hdtf_aoc mid-word, the astronaut's smile) opens
+    onto teeth as light as those: at least the 75th percentile of its mouth opening's
+    lightness. Made up from the skin's tones they were a dull grey band (L 195 and 213 against
+    her teeth's 240). A closed-mouth portrait keeps the made-up teeth."""
+    from app.avatar import prepare_avatar
+    from app.landmarks import INNER_LIPS
+    from app.mouth import TEETH_LIGHT, mouth_palette
+
+    for image in (read_frames(data_dir / "driving" / "hdtf_aoc.mp4", limit=1)[0],
+                  cv2.imread(str(data_dir / "portraits" / "astronaut.png"))):
+        avatar = prepare_avatar(image)
+        palette = mouth_palette(avatar.image, avatar.face.landmarks, avatar.skin_lab)
+        opening = np.zeros(avatar.image.shape[:2], np.uint8)
+        cv2.fillPoly(opening, [np.round(avatar.face.landmarks[list(INNER_LIPS), :2]).astype(np.int32)], 255)
+        lightness = cv2.cvtColor(avatar.image, cv2.COLOR_BGR2LAB)[..., 0][opening > 0]
+        assert palette.teeth[0] >= np.percentile(lightness, 75)
+    mona = load_avatar(data_dir / "portraits" / "lp_s9.jpg")
+    palette = mouth_palette(mona.image, mona.face.landmarks, mona.skin_lab)
+    skin = float(mona.skin_lab[0][0])
+    assert skin <= palette.teeth[0] <= skin + TEETH_LIGHT * (255 - skin) + 1e-3
+
+
 def test_the_mouth_interior_is_in_the_avatars_own_palette(data_dir):
     """A grey portrait's open mouth is grey, and the interior lies near the avatar's own
     lip/skin shades (face_metrics.mouth_interior_delta_e); the driver's teeth pasted and

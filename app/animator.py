@@ -111,6 +111,7 @@ class MotionStabilizer:
     _old_reference: DriverReference | None = None
     _switch_t: float = 0.0
     _pending: bool = False  # the search has a better face than the reference
+    _shown: bool = False  # a frame has been put out (before it, there is nothing to ease from)
 
     def __post_init__(self) -> None:
         self._filter = _MotionFilter(self.settings.smoothing)
@@ -135,6 +136,7 @@ class MotionStabilizer:
 
     def update(self, face: FaceObservation | None, t: float) -> Motion:
         timing = self.settings.timing
+        first, self._shown = not self._shown, True
         if face is None:
             if self._last_seen_t is None:
                 self.output = Motion.neutral()
@@ -159,8 +161,10 @@ class MotionStabilizer:
                 self._search.offer(face.landmarks)  # the reference just taken is the best so far
             self._pending = False
             self._filter.reset()
-        if cut or lost_for > timing.hold_seconds:
-            # Whatever the avatar shows now (held, easing, or the old shot) is blended out.
+        if (cut or lost_for > timing.hold_seconds) and not first:
+            # Whatever the avatar shows now (held, easing, or the old shot) is blended out. On
+            # the very first frame nothing has been shown: a clip that starts mid-word starts
+            # talking (eased in from the rest face, its first third of a second was mute).
             self._ease_from = self.output
             self._ease_start_t = t
             self._filter.reset()

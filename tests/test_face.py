@@ -87,6 +87,24 @@ def test_a_better_neutral_eases_in_without_a_jump(d10_faces):
     assert (steps > 0.02 * left[10]).sum() >= 5  # spread over frames
 
 
+def test_the_first_frame_is_not_eased_in_but_a_face_found_later_is(d10_faces):
+    """The very first frame has nothing shown before it to ease from: a clip that starts
+    mid-word opens the mouth from its first frame (eased in from the rest face, its first
+    third of a second was mute). A face found after frames without one still eases in."""
+    _, faces = d10_faces
+    open_at = int(np.argmax([mouth_gap(p) for p in faces]))
+    stab = MotionStabilizer()
+    stab.set_neutral(faces[56])  # a closed mouth, as the offline look-ahead picks
+    first = stab.update(_obs(faces[open_at]), 0.0)
+    assert abs(first.expression[14, 1]) > 0.02  # the lower lip is down at once
+    late = MotionStabilizer()
+    late.set_neutral(faces[56])
+    for i in range(5):
+        late.update(None, i / 30)
+    found = late.update(_obs(faces[open_at]), 5 / 30)
+    assert abs(found.expression[14, 1]) < 0.2 * abs(first.expression[14, 1])
+
+
 def test_calibrate_overrides_the_search(d10_faces):
     _, faces = d10_faces
     stab = MotionStabilizer()

@@ -131,6 +131,7 @@ class GazeLayer:
 # human iris's size, and a cartoon's (lp_s7) is about a third wider.
 IRIS_WIDEST = 1.45
 IRIS_WIDER_FROM = 1.1  # a painted iris less than this much wider is left at the landmarks' size
+IRIS_MIN_CONTRAST = 40.0  # Lab units between the iris's rim and the eye's white: under it, no edge to find
 
 
 def iris_extent(image: np.ndarray, opening: np.ndarray, centre: np.ndarray, radius: float) -> float:
@@ -194,7 +195,8 @@ def iris_beyond_lids(image: np.ndarray, opening: np.ndarray, centre: np.ndarray,
     out = np.zeros((h, w), np.uint8)
     reach = int(np.ceil(radius + BEYOND_LIDS * radius)) + 2
     cx, cy = int(round(centre[0])), int(round(centre[1]))
-    x0, x1, y0, y1 = max(cx - 2 * reach, 0), min(cx + 2 * reach + 1, w), max(cy - 2 * reach, 0), min(cy + 2 * reach + 1, h)
+    x0, x1 = max(cx - 2 * reach, 0), min(cx + 2 * reach + 1, w)
+    y0, y1 = max(cy - 2 * reach, 0), min(cy + 2 * reach + 1, h)
     lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
     inside = opening[y0:y1, x0:x1] > 0
     ys, xs = np.mgrid[y0:y1, x0:x1]
@@ -203,8 +205,8 @@ def iris_beyond_lids(image: np.ndarray, opening: np.ndarray, centre: np.ndarray,
     band = (cv2.dilate(inside.astype(np.uint8), kernel) > 0) & ~inside
     rim = lab[inside & (r >= 0.6 * radius) & (r <= radius)]
     lid = lab[band & (r > radius + 2)]
-    ring = lab[(cv2.dilate(inside.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * reach + 1,) * 2)) > 0)
-               & ~band & ~inside]
+    around = cv2.dilate(inside.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * reach + 1,) * 2))
+    ring = lab[(around > 0) & ~band & ~inside]  # the skin round the eye
     if len(rim) < 4 or len(lid) < 6 or len(ring) < 6 or inside[:, cx - x0].sum() < radius:
         return out  # (an eye open less than the iris's radius shows no iris to speak of)
     rim_c = np.median(rim, axis=0)
@@ -236,9 +238,6 @@ def iris_beyond_lids(image: np.ndarray, opening: np.ndarray, centre: np.ndarray,
 BEYOND_LIDS = 0.4  # iris radii past the lid landmarks that the iris may still be painted
 BEYOND_MIN_APART = 30.0  # Lab units between iris and lid line under which nothing is added
 BEYOND_MIN_HUE_APART = 30.0  # the same in hue (a, b) under which nothing is added above the eye
-
-
-IRIS_MIN_CONTRAST = 40.0  # Lab units between the iris's rim and the eye's white: under it, no edge to find
 
 
 def _complete_iris(patch: np.ndarray, seen: np.ndarray) -> np.ndarray:

@@ -383,7 +383,7 @@ def _jaw_move(move: np.ndarray, x: np.ndarray, off: np.ndarray, reach: np.ndarra
     the corners) gives way to the jaw's: the whole chin rises by the mouth's largest gap, a
     little less past the corners. Taken from the lips all the way down, the chin's middle rose
     and its sides stayed: the chin's outline was pulled into a V, creased down its middle."""
-    span = float(np.max(np.abs(kc))) * np.sign(kc[np.argmax(np.abs(kc))]) if len(kc) else 0.0
+    span = float(kc[np.argmax(np.abs(kc))]) if len(kc) else 0.0  # the largest gap, signed
     outside = np.maximum.reduce([np.zeros_like(x), -x, x - width]) / max(JAW_SPREAD * width, 1e-6)
     jaw = span * np.clip(1.0 - outside, 0.0, 1.0) ** 2
     below = np.clip((np.abs(off) - reach) / max(JAW_BLEND * chin, 1e-6), 0.0, 1.0)

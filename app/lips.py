@@ -1,4 +1,5 @@
-"""Closed lips at pixel resolution: an open-mouth portrait's mouth shuts without a sliver.
+"""An open-mouth portrait's inner lips at pixel resolution: shut without a sliver, open
+without its own teeth along the lips.
 
 An open-mouth portrait is posed from a closed-lip copy of its landmarks
 (`retarget.close_rest_lips`), so its posed inner lips meet; but the warp's field lives on a
@@ -8,7 +9,10 @@ interior over a cell or two: MediaPipe read that dark crescent and pink band as 
 lids: it composes the warp with a monotone re-parametrisation along the mouth's normal, at
 pixel resolution, that sends each posed inner lip to where the warp samples the portrait's own
 inner-lip margin. The warp is injective and the re-parametrisation increasing along every
-normal line, so the composed map cannot fold.
+normal line, so the composed map cannot fold. It runs on every pose of such a portrait: opened
+wider than in its picture, the warp put the posed lower lip's edge 5-7 pixels inside the
+portrait's own mouth (hdtf_aoc mid-word), and her teeth showed as a pale line along the lower
+lip under the painted interior.
 """
 
 from __future__ import annotations
@@ -29,8 +33,6 @@ BORDER_CLEARANCE = 2.0  # pixels a station's band keeps from the crop border
 _CORNER_FADE = 0.15  # mouth widths beyond each corner over which the correction fades out
 MAX_SHEAR = 0.5  # pixels a lip margin's move may change by per pixel along the mouth
 BAND = 0.3  # mouth widths above and below the lips over which the lips are re-laid
-CLOSING_FROM = 1.0  # posed over rest lip gap below which a station is sharpened,
-CLOSING_RAMP = 0.3  # fully from CLOSING_FROM - CLOSING_RAMP
 # Mouth widths: a rest gap under this is left alone. A smile showing a little teeth has little
 # interior to skip, and sharpening its small openings snaps a talking mouth shut too often.
 OPEN_AT_REST = 0.05
@@ -61,7 +63,8 @@ def _frame(posed: np.ndarray, source: np.ndarray):
 
 def _stations(posed, source, c0, e, n, width, ns):
     """Per station along the mouth: posed lip positions across it (v_up, v_lo, output pixels
-    along n), the source lips' levels along ns, and how shut the posed lips are (0..1)."""
+    along n), the source lips' levels along ns, and how strongly the lips are re-laid (0..1:
+    by how open the portrait's own mouth is, at any posed opening)."""
     us = np.linspace(0.0, 1.0, _SAMPLES)
 
     def along(idx):
@@ -77,32 +80,30 @@ def _stations(posed, source, c0, e, n, width, ns):
     s_up, s_lo = np.interp(us, uu, su), np.interp(us, ul, sl)
     src_width = float(np.linalg.norm(source[_UPPER[-1], :2] - source[_UPPER[0], :2]))
     gap_src = np.maximum(s_lo - s_up, 0.0) / max(src_width, 1e-6)  # mouth widths
-    gap_out = (v_lo - v_up) / width
-    ratio = gap_out / np.maximum(gap_src, 1e-6)
-    shut = np.clip((CLOSING_FROM - ratio) / CLOSING_RAMP, 0.0, 1.0)
     # Only where the portrait's own mouth is open: a closed one has no interior to skip.
-    shut *= np.clip(gap_src / OPEN_AT_REST - 1.0, 0.0, 1.0)
-    return us, v_up, v_lo, s_up, s_lo, gap_src * src_width, shut
+    strength = np.clip(gap_src / OPEN_AT_REST - 1.0, 0.0, 1.0)
+    return us, v_up, v_lo, s_up, s_lo, gap_src * src_width, strength
 
 
 def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.ndarray, cell: float) -> None:
     """Make the backward maps (in place) take each inner lip exactly where the pose puts it,
-    wherever the posed lips are closer together than the portrait's own (`source`) lips.
+    wherever the portrait's own (`source`) mouth is open, whatever the posed opening.
 
     In a band of `d` pixels either side of the mouth, at each station along it, the output
     position of the posed upper inner lip is sent to where the warp samples the portrait's
     upper inner-lip margin, the posed lower lip to where it samples the lower margin, and the
     band's edges stay put; piecewise linear and increasing along the mouth's normal, and
-    blended with the identity by how shut the lips are (so it fades in as they close, and an
-    opening wider than the portrait's own is left to the warp and the mouth fill).
+    blended with the identity by how open the portrait's own mouth is (a constant per station:
+    nothing pops as the posed lips move). Between the posed lips the portrait's own interior
+    is stretched, and the mouth fill paints over it.
     `posed`, `source`: (478, >=2) landmarks in crop pixels, posed and at rest.
     """
     h, w = mx.shape
     c0, e, n, width, ns = _frame(posed, source)
     if width < 4:
         return
-    us, v_up, v_lo, s_up, s_lo, gap_src, shut = _stations(posed, source, c0, e, n, width, ns)
-    if not shut.any():
+    us, v_up, v_lo, s_up, s_lo, gap_src, strength = _stations(posed, source, c0, e, n, width, ns)
+    if not strength.any():
         return
     d = max(2.0 * cell, BAND * width)
     base = c0 + np.outer(us * width, e)
@@ -111,10 +112,10 @@ def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     # the mouth, keeps the re-parametrisation increasing across it.
     ends = np.concatenate([base + (v_up - d)[:, None] * n, base + (v_lo + d)[:, None] * n], axis=1).reshape(-1, 2, 2)
     clear = np.all((ends >= BORDER_CLEARANCE) & (ends <= np.array([w - 1, h - 1]) - BORDER_CLEARANCE), axis=(1, 2))
-    shut = _smooth_along(shut * clear)
-    if not shut.any():
+    strength = _smooth_along(strength * clear)
+    if not strength.any():
         return
-    margin = shut * (MARGIN * gap_src + MARGIN_WIDTH * width)
+    margin = strength * (MARGIN * gap_src + MARGIN_WIDTH * width)
     level_up, level_lo = s_up - margin, s_lo + margin
 
     # Along each station's normal, where the warp samples the portrait's lip margins.
@@ -125,15 +126,16 @@ def sharpen_lips(mx: np.ndarray, my: np.ndarray, posed: np.ndarray, source: np.n
     w_up = np.clip(w_up, v_up - 0.9 * d, v_lo + 0.9 * d)
     w_lo = np.clip(np.maximum(w_lo, w_up), w_up, v_lo + 0.9 * d)
     step = width / max(len(us) - 1, 1)
-    w_up = _bounded_shear(v_up, w_up, shut, MAX_SHEAR * step)
-    w_lo = np.maximum(_bounded_shear(v_lo, w_lo, shut, MAX_SHEAR * step), w_up)
-    table = np.column_stack([v_up, v_lo, w_up, w_lo, shut, np.zeros_like(shut)])  # no squeeze: lips stay whole
+    w_up = _bounded_shear(v_up, w_up, strength, MAX_SHEAR * step)
+    w_lo = np.maximum(_bounded_shear(v_lo, w_lo, strength, MAX_SHEAR * step), w_up)
+    # No squeeze: the lips stay whole.
+    table = np.column_stack([v_up, v_lo, w_up, w_lo, strength, np.zeros_like(strength)])
     outer = _outer_knots(posed, source, c0, e, n, width, ns, us, (v_up, v_lo), (w_up, w_lo), d, level, probe_v,
-                         shut, MAX_SHEAR * step)
+                         strength, MAX_SHEAR * step)
     compose_along_normal(mx, my, c0, e, n, width, d, table, _CORNER_FADE, outer)
 
 
-def _outer_knots(posed, source, c0, e, n, width, ns, us, v, w, d, level, probe_v, shut, limit) -> np.ndarray:
+def _outer_knots(posed, source, c0, e, n, width, ns, us, v, w, d, level, probe_v, strength, limit) -> np.ndarray:
     """(stations, 4): per station the posed outer lip lines (above the upper lip, below the
     lower) and where the warp samples the portrait's own outer lip lines, as knots inside the
     band (`compose_along_normal`'s `outer`): each lip is laid out whole, at its posed height.
@@ -149,7 +151,7 @@ def _outer_knots(posed, source, c0, e, n, width, ns, us, v, w, d, level, probe_v
         edge = inner_v + side * d  # the band's far edge, which stays put
         # Inside the band, on the lip's side of the margin, and in order, so every piece rises.
         o_v = np.clip(side * (o_v - inner_v), 0.0, 0.9 * d) * side + inner_v
-        o_w = _bounded_shear(o_v, o_w, shut, limit)
+        o_w = _bounded_shear(o_v, o_w, strength, limit)
         # The skin between the band's edge and the outer line keeps a tenth of its room.
         if side < 0:
             o_w = np.clip(o_w, edge + 0.1 * (inner_w - edge), inner_w)
@@ -175,6 +177,6 @@ def _bounded_shear(v: np.ndarray, w: np.ndarray, strength: np.ndarray, limit: fl
 def _smooth_along(strength: np.ndarray) -> np.ndarray:
     """Each station's strength eased towards its neighbours' (a one-station erosion, then a
     five-station triangle): the lips' shift may then change only gradually along the mouth.
-    Two shut stations beside clear ones (a mouth at the crop border, its far end turned
+    Two re-laid stations beside clear ones (a mouth at the crop border, its far end turned
     away) moved 3 pixels across one, and the pixel grid's differences read a fold there."""
     return ease_along(strength, 1, np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0)

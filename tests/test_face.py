@@ -628,6 +628,35 @@ def test_a_closing_mouth_lifts_the_chin_evenly(laughing_portrait):
     assert rise.min() >= 0.75 * chin, dict(zip(below, np.round(rise / chin, 2)))
 
 
+def test_an_open_mouth_portrait_opened_wider_keeps_its_teeth_off_its_lip(data_dir, d10_faces):
+    """hdtf_aoc's first frame (mid-word, teeth showing) opened as wide as lp_d10's widest: the
+    final map takes the posed lower inner lip from within 1.5 px of the portrait's own lower
+    inner lip. Left to the coarse warp above the portrait's own opening, it took it 5-7 px
+    inside her mouth: her lower teeth showed as a pale line along the lower lip."""
+    import dataclasses
+
+    from app.avatar import prepare_avatar
+    from app.render import Renderer
+    from app.retarget import DriverReference, RetargetSettings, apply_motion, measure_motion
+    from engines.torch_engine import TorchFieldEngine
+
+    _, faces = d10_faces
+    gaps = [mouth_gap(p) for p in faces]
+    reference = DriverReference.from_landmarks(faces[int(np.argmin(gaps))])
+    motion = measure_motion(reference, faces[int(np.argmax(gaps))])
+    motion = dataclasses.replace(motion, rotation=np.zeros(3), translation=np.zeros(2), log_scale=0.0)
+    avatar = prepare_avatar(read_frames(data_dir / "driving" / "hdtf_aoc.mp4", limit=1)[0])
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    posed = apply_motion(avatar.face, motion, RetargetSettings(), reference)
+    assert mouth_gap(posed.landmarks) > mouth_gap(avatar.face.landmarks)  # wider than its own
+    mx, my = renderer.frame_maps(posed)
+    local, rest = renderer.local_landmarks(posed), renderer._rest_local
+    for k in (87, 14, 317):  # the lower inner lip's middle
+        q = local[k, :2].astype(np.float32).reshape(1, 1, 2)
+        source_y = cv2.remap(my, q[..., 0], q[..., 1], cv2.INTER_LINEAR)[0, 0]
+        assert abs(source_y - rest[k, 1]) < 1.5, (k, source_y - rest[k, 1])
+
+
 def test_closed_lips_of_an_open_mouth_portrait_show_whole(laughing_portrait):
     """The laughing portrait posed with its lips closed: along each lip, from its outer line to
     its inner one (three places on each lip), the final map shows the portrait's own lip over

@@ -76,6 +76,7 @@ class GazeLayer:
             ring = (_disc(2 * half + 1, radius + 1.0) > 0.05).astype(np.uint8) * 255
             paint_out[box] = np.maximum(paint_out[box], ring & opening[box])
         self.plate = _sclera_plate(crop_image, openings, paint_out)
+        self._any_beyond = bool(self.beyond.any())  # most portraits have none: no per-frame remap
 
     def apply(self, canvas: np.ndarray, mx: np.ndarray, my: np.ndarray, posed: np.ndarray,
               neutral_in_pose: np.ndarray, scale: float, rotation: np.ndarray) -> None:
@@ -115,7 +116,7 @@ class GazeLayer:
             opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
             cv2.fillPoly(opening, [np.round((contour - (x0, y0)) * 4).astype(np.int32)], 255,
                          lineType=cv2.LINE_AA, shift=2)
-            if self.beyond.any():  # carried by the warp, as the plate is
+            if self._any_beyond:  # carried by the warp, as the plate is
                 beyond = cv2.remap(self.beyond, mx[y0:y1, x0:x1], my[y0:y1, x0:x1], cv2.INTER_LINEAR)
                 opening = np.maximum(opening, beyond)
             # The lids' own anti-aliased edge, no more: an eroded, blurred one cut a pixel off

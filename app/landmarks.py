@@ -25,6 +25,11 @@ LEFT_IRIS = (473, 474, 475, 476, 477)
 INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
 MOUTH_CORNERS = (61, 291)
+# Inner-lip pairs, corner to corner, upper and lower paired by position along the mouth, and
+# the inner lips' own corners.
+UPPER_INNER_LIP = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+LOWER_INNER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+INNER_LIP_CORNERS = (78, 308)
 UPPER_INNER_LIP_MID = 13
 LOWER_INNER_LIP_MID = 14
 CHIN = 152  # the face oval's lowest point

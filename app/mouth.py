@@ -2,8 +2,9 @@
 
 Warping cannot invent it (the avatar's closed lips would smear across the gap), so it is
 painted, from the avatar's own palette only (`MouthPalette`): a cavity shaded from its own lip
-colour, darkened, and, on a wide opening, a row of upper teeth in its own lightest skin tones,
-sized to its own mouth. The driver's pixels are never used: its teeth colour-matched to a photo
+colour, darkened, and a row of upper teeth in its own lightest skin tones, sized to its own
+mouth and fixed to its head (`bite_line`): a lip that rises uncovers them, a jaw that drops
+opens the dark below them. The driver's pixels are never used: its teeth colour-matched to a photo
 came out as a khaki band, a lilac pill on a grey portrait, and the expression keys pasted the
 driver's pink lips on as a red blob.
 """
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS
+from .landmarks import (FACE_OVAL, INNER_LIP_CORNERS, INNER_LIPS, LOWER_INNER_LIP, MOUTH_CORNERS, OUTER_LIPS,
+                        UPPER_INNER_LIP)
 
 _INNER = list(INNER_LIPS)
 
@@ -35,11 +37,20 @@ class MouthPalette:
 CAVITY_LIGHTNESS = 0.22  # of the lips' lightness
 RIM_LIGHTNESS = 0.5
 CAVITY_CHROMA = 0.6  # of the lips' chroma
-TEETH_CHROMA = 0.25  # of the skin's chroma
-TEETH_HEIGHT = 0.11  # upper teeth, in mouth widths (sized to the avatar's mouth)
-TEETH_FROM = 0.06  # opening (area over width squared) from which the teeth show
-TEETH_SHARE = 0.6  # of the opening's height, the most the upper teeth fill
-TEETH_LIGHT = 0.5  # teeth lightness: this share of the way from the skin's to the face's lightest
+# Teeth take a share of the skin's red-green and more of its yellow-blue (natural teeth are
+# ivory: Lab a* near 0, b* not far below the skin's; a portrait's own eye whites sit there
+# too): at a quarter of both they were a blue-grey bar beside a warm skin.
+TEETH_RED = 0.3
+TEETH_YELLOW = 0.5
+# The upper teeth, in bite-line lengths (`bite_line`: the avatar's own mouth): how far their biting edge
+# lies below the line the lips meet along (a parted mouth shows their edge), and their crowns'
+# visible height above it (a laugh that lifts the lip further shows the gum's shadow).
+BITE_DROP = 0.07
+TEETH_CROWN = 0.2
+# Half the teeth's row, fading out over a tenth more: a smile widens the mouth's corners past
+# the teeth, and the last of them turn away into its shade.
+TEETH_REACH = 0.5
+TEETH_LIGHT = 0.65  # teeth lightness: this share of the way from the skin's to the face's lightest
 TONGUE_SHADE = 0.6  # of the lips' lightness and chroma
 TONGUE_FROM = 0.1  # opening from which the tongue shows
 
@@ -70,7 +81,7 @@ def mouth_palette(image: np.ndarray, points: np.ndarray, skin_lab: tuple[np.ndar
 
     teeth = _own_teeth(lab[mask(INNER_LIPS)], skin)
     if teeth is None:
-        teeth = shade(skin, 1.0, TEETH_CHROMA)
+        teeth = grey + (skin - grey) * np.array([0.0, TEETH_RED, TEETH_YELLOW], np.float32)
         # Teeth sit in the mouth's shade: at the face's very lightest they read as a white sticker.
         teeth[0] = float(skin[0]) + TEETH_LIGHT * max(light - float(skin[0]), 0.0)
     return MouthPalette(shade(lip, CAVITY_LIGHTNESS, CAVITY_CHROMA), shade(lip, RIM_LIGHTNESS, CAVITY_CHROMA), teeth,
@@ -118,12 +129,13 @@ def opening(points: np.ndarray, rest_area: float) -> float:
 
 
 def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette: MouthPalette,
-               source: MouthSource | None = None) -> None:
+               bite: np.ndarray, source: MouthSource | None = None) -> None:
     """Paint the mouth interior into `canvas` (in place) inside the posed inner lips.
 
     `posed` are the avatar's posed landmarks in canvas pixels; `rest_area` the inner-lip area
-    the avatar's warp alone accounts for (its closed-lip rest); `source` (the driver's frame)
-    is accepted for callers' sake and not used: the interior is the avatar's own.
+    the avatar's warp alone accounts for (its closed-lip rest); `bite` the upper teeth's edge
+    (`bite_line`) posed with the head, in canvas pixels; `source` (the driver's frame) is
+    accepted for callers' sake and not used: the interior is the avatar's own.
     """
     amount = opening(posed, rest_area)
     alpha = float(np.clip((amount - 0.005) / 0.03, 0.0, 1.0))
@@ -139,7 +151,7 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
     local = poly - (x0, y0)
     size = (x1 - x0, y1 - y0)
     corners = posed[list(MOUTH_CORNERS), :2] - (x0, y0)
-    patch = interior(local, corners, size, palette, amount)
+    patch = interior(local, corners, size, palette, amount, bite - (x0, y0))
 
     mask = np.zeros((size[1], size[0]), np.uint8)
     cv2.fillPoly(mask, [np.round(local * 4).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=2)
@@ -150,13 +162,24 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
     region[:] = (patch.astype(np.float32) * a + region.astype(np.float32) * (1 - a)).astype(np.uint8)
 
 
+def bite_line(closed: np.ndarray) -> np.ndarray:
+    """Where the upper teeth's biting edge lies, (11, 2), corner to corner: the line the lips
+    meet along in `closed` (the avatar's landmarks with its lips together, retarget.
+    close_rest_lips). Posed with the head, not with the lips: the upper teeth are fixed to the
+    skull, so a smile's rising lip uncovers them and a dropping jaw opens the dark below them."""
+    mid = (closed[list(UPPER_INNER_LIP), :2] + closed[list(LOWER_INNER_LIP), :2]) / 2
+    return np.vstack([closed[INNER_LIP_CORNERS[0], :2], mid, closed[INNER_LIP_CORNERS[1], :2]]).astype(np.float64)
+
+
 def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int], palette: MouthPalette,
-             amount: float) -> np.ndarray:
+             amount: float, bite: np.ndarray) -> np.ndarray:
     """The interior, BGR, (size[1], size[0]): the rim's shadow fading to the deep cavity away
     from the lips; on a wider opening the tongue, low in the mouth, from `TONGUE_FROM`; and the
-    upper teeth (a band under the upper lip, `TEETH_HEIGHT` mouth widths tall, narrower than
-    the mouth, shaded) once the opening passes `TEETH_FROM`. A flat black hole under a flat
-    white bar read as a sticker, not a mouth."""
+    upper teeth, opaque, from the upper lip down to `bite` (`bite_line`, posed, in the same
+    pixels) and `BITE_DROP` below it, at most `TEETH_CROWN` tall, shaded. A flat black hole
+    under a flat white bar read as a sticker, not a mouth; a band of fixed height faded in by
+    the opening was half see-through on a smile, a grey strip where the driver showed white
+    teeth."""
     w, h = size
     inside = np.zeros((h, w), np.uint8)
     cv2.fillPoly(inside, [np.round(local_poly * 4).astype(np.int32)], 255, shift=2)
@@ -164,37 +187,45 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
     width = max(float(np.linalg.norm(corners[1] - corners[0])), 1.0)
     t = np.clip(depth / max(0.08 * width, 1.0), 0.0, 1.0)[..., None]
     lab = palette.lip_shadow * (1 - t) + palette.cavity * t
-    along, across, top, bottom = _mouth_axes(local_poly, corners, size)
+    frame = _MouthFrame.of(local_poly, corners)
+    along, across = frame.pixels(size)
+    top, bottom = frame.lips(local_poly)
     lab = _lay(lab, palette.tongue, _tongue(along, across, top, bottom, width)
                * float(np.clip((amount - TONGUE_FROM) / 0.05, 0.0, 1.0)))
-    show = float(np.clip((amount - TEETH_FROM) / 0.04, 0.0, 1.0))
-    if show > 0.0:
-        # At most part of the opening: a talking mouth shows its teeth's edge over the dark,
-        # where a band filling the gap read as a grey strip between the lips.
-        teeth_h = min(TEETH_HEIGHT * width, TEETH_SHARE * max(bottom - top, 1.0))
-        v = (across - top) / max(teeth_h, 1e-6)  # 0 at the upper lip, 1 at the biting edge
-        band = np.clip((1.0 - v) * teeth_h / max(1.5, 0.25 * teeth_h), 0.0, 1.0)
-        band *= np.clip((0.36 * width - np.abs(along)) / (0.08 * width), 0.0, 1.0)
+    # The teeth are sized and centred by the bite line, which moves with the head only: lips
+    # pursed into an O narrow the mouth's corners, not the teeth behind them.
+    b_along, b_across = frame.project(bite)
+    order = np.argsort(b_along, kind="stable")
+    arch = max(float(np.linalg.norm(bite[-1] - bite[0])), 1.0)
+    edge = np.interp(along, b_along[order], b_across[order]) + BITE_DROP * arch
+    crown = TEETH_CROWN * arch
+    # Covered from the crown's top to the biting edge, a pixel's ramp at each.
+    band = np.clip(edge - across + 0.5, 0.0, 1.0) * np.clip(across - (edge - crown) + 0.5, 0.0, 1.0)
+    off = np.abs(along - float(np.mean(b_along)))
+    band *= np.clip((TEETH_REACH * arch - off) / (0.1 * arch), 0.0, 1.0)
+    if band.max() > 0.0:
+        shown = np.maximum(edge - top, 1.0)
+        v = (across - top) / shown  # 0 at the upper lip, 1 at the biting edge
         # Darker towards the corners, where the teeth turn away into the mouth, and just under
         # the upper lip, in its shadow.
-        shade = 1.0 - 0.5 * np.clip(np.abs(along) / (0.36 * width), 0.0, 1.0) ** 2
-        shade *= 0.8 + 0.2 * np.clip(v / 0.35, 0.0, 1.0)
-        shade *= 1.0 - TOOTH_GAP_DARK * _tooth_gaps(along, width) * np.clip((v - 0.3) / 0.7, 0.0, 1.0)
+        shade = 1.0 - 0.5 * np.clip(off / (TEETH_REACH * arch), 0.0, 1.0) ** 2
+        shade *= 0.8 + 0.2 * np.clip((across - top) / max(1.5, 0.04 * arch), 0.0, 1.0)
+        shade *= 1.0 - TOOTH_GAP_DARK * _tooth_gaps(off, arch) * np.clip((v - 0.3) / 0.7, 0.0, 1.0)
         teeth = np.broadcast_to(palette.teeth, lab.shape).copy()
         teeth[..., 0] *= shade
-        lab = _lay(lab, teeth, band * show)
+        lab = _lay(lab, teeth, band)
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 
-# Where neighbouring upper teeth meet, in mouth widths from the middle (incisors, laterals,
+# Where neighbouring upper teeth meet, in bite-line lengths from the middle (incisors, laterals,
 # canines, premolars), and how much darker those joins are, most at the biting edge.
-TOOTH_JOINS = (0.0, 0.09, 0.165, 0.235)
+TOOTH_JOINS = (0.0, 0.1, 0.18, 0.255, 0.33)
 TOOTH_GAP_DARK = 0.12
 
 
 def _tooth_gaps(along: np.ndarray, width: float) -> np.ndarray:
     """1 on the joins between teeth (a pixel wide at least), 0 between them: a row of teeth
-    rather than one bar."""
+    rather than one bar. `along`: from the teeth's middle; `width`: the bite line's length."""
     a = np.abs(along)
     sigma = max(0.7, 0.006 * width)
     return np.max([np.exp(-(((a - j * width) / sigma) ** 2)) for j in TOOTH_JOINS], axis=0)
@@ -205,24 +236,41 @@ def _lay(lab: np.ndarray, colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return lab * (1 - b) + colour * b
 
 
-def _mouth_axes(local_poly: np.ndarray, corners: np.ndarray,
-                size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Per pixel, the position along the corner line from its middle and across it, growing
-    from the upper lip towards the lower; and the upper and the lower lip's median across."""
-    w, h = size
-    width = max(float(np.linalg.norm(corners[1] - corners[0])), 1.0)
-    e = (corners[1] - corners[0]) / width
-    n = np.array([-e[1], e[0]])
-    centre = (corners[0] + corners[1]) / 2
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    along = (xs - centre[0]) * e[0] + (ys - centre[1]) * e[1]
-    across = (xs - centre[0]) * n[0] + (ys - centre[1]) * n[1]
-    half = len(local_poly) // 2
-    top = float(np.median((local_poly[:half] - centre) @ n))
-    bottom = float(np.median((local_poly[half:] - centre) @ n))
-    if bottom < top:  # n points up
-        across, top, bottom = -across, -top, -bottom
-    return along, across, top, bottom
+@dataclass(frozen=True)
+class _MouthFrame:
+    """Axes on the posed mouth: along the corner line from its middle, and across it, growing
+    from the upper lip towards the lower."""
+
+    centre: np.ndarray
+    e: np.ndarray
+    n: np.ndarray
+
+    @staticmethod
+    def of(local_poly: np.ndarray, corners: np.ndarray) -> "_MouthFrame":
+        width = max(float(np.linalg.norm(corners[1] - corners[0])), 1.0)
+        e = (corners[1] - corners[0]) / width
+        n = np.array([-e[1], e[0]])
+        centre = (corners[0] + corners[1]) / 2
+        half = len(local_poly) // 2
+        if float(np.median((local_poly[half:] - centre) @ n)) < float(np.median((local_poly[:half] - centre) @ n)):
+            n = -n  # it pointed up
+        return _MouthFrame(centre, e, n)
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = points - self.centre
+        return d @ self.e, d @ self.n
+
+    def pixels(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        w, h = size
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        dx, dy = xs - self.centre[0], ys - self.centre[1]
+        return dx * self.e[0] + dy * self.e[1], dx * self.n[0] + dy * self.n[1]
+
+    def lips(self, local_poly: np.ndarray) -> tuple[float, float]:
+        """The upper and the lower lip's median across."""
+        half = len(local_poly) // 2
+        across = self.project(local_poly)[1]
+        return float(np.median(across[:half])), float(np.median(across[half:]))
 
 
 def _tongue(along: np.ndarray, across: np.ndarray, top: float, bottom: float, width: float) -> np.ndarray:

@@ -253,9 +253,8 @@ def _paired_blink(ratios: np.ndarray, settings: RetargetSettings) -> np.ndarray:
     return np.full(2, ratios.min())
 
 
-# Inner-lip pairs, corner to corner, upper and lower paired by position along the mouth.
-_UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
-_LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+_UPPER_INNER = lm.UPPER_INNER_LIP
+_LOWER_INNER = lm.LOWER_INNER_LIP
 _LIP_FALLOFF = 0.1  # face sizes from the lip line: how far the lips' un-crossing carries
 
 

@@ -765,7 +765,7 @@ def test_mouth_interior_delta_e_flags_a_foreign_colour(data_dir):
     """The metric: an interior painted from the avatar's palette scores low, the driver's pink
     lips pasted into a grey portrait's mouth score high."""
     from app.face_metrics import avatar_palette, mouth_interior_delta_e
-    from app.mouth import interior, mouth_palette
+    from app.mouth import bite_line, interior, mouth_palette
     from app.avatar import skin_colour
 
     image = cv2.resize(cv2.imread(str(data_dir / "portraits" / "lp_s2.jpg")), (512, 512))
@@ -778,7 +778,7 @@ def test_mouth_interior_delta_e_flags_a_foreign_colour(data_dir):
     x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 4
     own = image.copy()
     own[y0:y1, x0:x1] = interior(poly - (x0, y0), opened[[61, 291], :2] - (x0, y0), (x1 - x0, y1 - y0),
-                                 mouth_palette(image, pts, skin_colour(image, pts)), 0.1)
+                                 mouth_palette(image, pts, skin_colour(image, pts)), 0.1, bite_line(pts) - (x0, y0))
     pink = image.copy()
     pink[y0:y1, x0:x1] = (120, 110, 215)  # BGR: a driver's lips
     palette = avatar_palette(image, pts)

@@ -189,7 +189,7 @@ def test_mouth_cavity_stays_dark_on_a_brighter_avatar():
     palette = MouthPalette(np.array([33.0, 147.0, 141.0]), np.array([75.0, 147.0, 141.0]), np.array([220.0, 129.0, 135.0]),
                            np.array([90.0, 150.0, 140.0]))
     poly = np.array([[2, 10], [20, 4], [38, 10], [20, 16]], float)
-    out = interior(poly, poly[[0, 2]], (40, 20), palette, 0.02)
+    out = interior(poly, poly[[0, 2]], (40, 20), palette, 0.02, bite=poly[:3])  # the jaw dropped
     l_out = cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[10, 15:25, 0].mean()
     assert l_out < 0.5 * 207 and skin_bgr.any() and lip_bgr.any()
 
@@ -200,35 +200,58 @@ def test_a_wide_mouth_shows_a_tongue_and_a_row_of_shaded_teeth_not_a_hole_and_a_
     in the middle of a tooth (a flat white bar over a black hole read as a sticker)."""
     import cv2
 
-    from app.mouth import TEETH_HEIGHT, TOOTH_JOINS, MouthPalette, interior
+    from app.mouth import BITE_DROP, TOOTH_JOINS, MouthPalette, interior
 
     palette = MouthPalette(np.array([30.0, 150.0, 140.0]), np.array([70.0, 150.0, 140.0]), np.array([200.0, 129.0, 135.0]),
                            np.array([100.0, 150.0, 140.0]))
     poly = np.array([[10, 40], [40, 20], [70, 22], [100, 20], [130, 40], [100, 70], [70, 75], [40, 70]], float)
-    out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 90), palette, 0.3), cv2.COLOR_BGR2LAB)[..., 0].astype(float)
+    bite = np.array([[10.0, 30.0], [130.0, 30.0]])  # the lips met here: the upper one rose, the jaw dropped
+    out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 90), palette, 0.3, bite), cv2.COLOR_BGR2LAB)[..., 0]
+    out = out.astype(float)
     width = 120.0
-    edge = int(22 + 0.8 * TEETH_HEIGHT * width)  # near the biting edge, below the upper lip's middle
+    edge = int(30 + BITE_DROP * width) - 3  # near the biting edge
     assert out[68, 70] > out[50, 70] + 15  # the tongue, low in the mouth, above the dark middle
     join = int(round(70 + TOOTH_JOINS[1] * width))
     tooth = int(round(70 + (TOOTH_JOINS[1] + TOOTH_JOINS[2]) / 2 * width))
     assert out[edge, join] < out[edge, tooth] - 3  # teeth meet in a darker line
     assert out[edge, 70 + int(0.3 * width)] < out[edge, tooth] - 10  # and turn dark towards the corners
+    assert out[edge + 6, 70] < 100  # the cavity under the teeth
 
 
-def test_a_small_opening_shows_the_teeth_edge_over_the_dark_not_a_strip_filling_it():
-    """Lips 12 px apart on a 120 px mouth: the upper teeth take the top of the gap, the cavity
-    shows under them (a teeth band filling the whole gap read as a grey strip)."""
+def test_a_dropped_jaw_opens_the_dark_under_the_teeth_edge():
+    """Lips 18 px apart on a 120 px mouth, the lower one dropped from where they met: the upper
+    teeth's edge shows under the upper lip, down to `BITE_DROP` below where the lips met, and
+    the cavity under it (a teeth band filling the whole gap read as a grey strip)."""
+    import cv2
+
+    from app.mouth import BITE_DROP, MouthPalette, interior
+
+    palette = MouthPalette(np.array([30.0, 150.0, 140.0]), np.array([70.0, 150.0, 140.0]), np.array([200.0, 129.0, 135.0]),
+                           np.array([100.0, 150.0, 140.0]))
+    poly = np.array([[10, 30], [40, 24], [70, 24], [100, 24], [130, 30], [100, 42], [70, 42], [40, 42]], float)
+    bite = np.array([[10.0, 25.0], [130.0, 25.0]])
+    out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 60), palette, 0.1, bite), cv2.COLOR_BGR2LAB)[..., 0]
+    edge = 25 + BITE_DROP * 120
+    assert out[25:int(edge), 70].min() > 150  # the teeth, under the upper lip
+    assert out[int(edge) + 2:42, 70].max() < 100  # the cavity, above the lower lip
+
+
+def test_a_smile_that_lifts_the_upper_lip_shows_its_teeth_whole_not_a_see_through_strip():
+    """The upper lip raised 10 px off where the lips met, the lower lip where it was: what
+    shows is the upper teeth, opaque, down to the lower lip, even on this small an opening.
+    (A band at most 60% of the gap, faded in by the opening's size, was a half see-through grey
+    strip over the dark on a smile where the driver showed white teeth.)"""
     import cv2
 
     from app.mouth import MouthPalette, interior
 
     palette = MouthPalette(np.array([30.0, 150.0, 140.0]), np.array([70.0, 150.0, 140.0]), np.array([200.0, 129.0, 135.0]),
                            np.array([100.0, 150.0, 140.0]))
-    poly = np.array([[10, 30], [40, 24], [70, 24], [100, 24], [130, 30], [100, 36], [70, 36], [40, 36]], float)
-    out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 60), palette, 0.1), cv2.COLOR_BGR2LAB)[..., 0].astype(float)
-    column = out[24:37, 70]
-    assert column[:5].max() > 150  # the teeth, under the upper lip
-    assert column[-4:].min() < 100  # the cavity, above the lower lip
+    poly = np.array([[10, 34], [40, 25], [70, 24], [100, 25], [130, 34], [100, 35], [70, 35], [40, 35]], float)
+    bite = poly[[0, 7, 6, 5, 4]]  # the lower lip has not moved
+    out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 60), palette, 0.06, bite), cv2.COLOR_BGR2LAB)[..., 0]
+    column = out[25:34, 70].astype(float)
+    assert column[1:].min() > 150, column
 
 
 def test_a_turn_in_place_swings_the_face_and_leaves_the_skull_where_it_was(avatar):
@@ -391,3 +414,28 @@ def test_a_fold_and_a_duplication_planted_in_a_map_are_caught():
     assert q.duplicated_pct > 1.0
     assert flags.duplicated[150, 35] and flags.duplicated[45, 135]  # both copies are flagged
     assert not flags.duplicated[100, 100]
+
+
+def test_a_raised_upper_lip_uncovers_teeth_lighter_than_the_skin(avatar):
+    """The renderer with the upper lip lifted off a shut mouth (a smile showing its teeth):
+    what shows between the lips is the teeth, lighter than the portrait's skin, since they are
+    fixed to the head and the lip rose off them (the teeth faded in by the opening's size were a
+    grey strip over the dark: darker than the skin on grace_hopper)."""
+    import dataclasses
+
+    import cv2
+
+    from app import landmarks as lm
+    from engines.torch_engine import TorchFieldEngine
+
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    posed = apply_motion(avatar.face, Motion.neutral(), RetargetSettings())
+    pts = posed.landmarks.copy()
+    width = float(np.linalg.norm(pts[lm.MOUTH_CORNERS[0], :2] - pts[lm.MOUTH_CORNERS[1], :2]))
+    upper = list(lm.UPPER_INNER_LIP) + [185, 40, 39, 37, 0, 267, 269, 270, 409]
+    pts[upper, 1] -= 0.08 * width
+    image = renderer.render(dataclasses.replace(posed, landmarks=pts))
+    # The middle of the opening, between the lips' midpoints, across the middle incisors.
+    mid = np.round((pts[lm.UPPER_INNER_LIP_MID, :2] + pts[lm.LOWER_INNER_LIP_MID, :2]) / 2).astype(int)
+    lightness = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[..., 0][mid[1], mid[0] - 3:mid[0] + 4].astype(float)
+    assert lightness.min() > avatar.skin_lab[0][0] + 10, lightness

@@ -138,13 +138,16 @@ def _polygon_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
     return mask > 0
 
 
-def avatar_palette(image: np.ndarray, points: np.ndarray, shades: int = 12) -> np.ndarray:
+def avatar_palette(image: np.ndarray, points: np.ndarray, shades: int = 12, tints: int = 6) -> np.ndarray:
     """The avatar's own mouth palette, (K, 3) CIELAB: the median colour of its lips (between
     the outer and inner lip lines), of its cheeks, and of whatever shows inside its lips at rest
     (teeth or cavity, when the portrait's mouth is open), each in `shades` shades from 10% to
-    100% of its own lightness and chroma (a colour in shadow). A mouth interior painted from
-    the avatar's colours lies near one of these; the driver's teeth or pink lips pasted onto a
-    grey or sepia portrait do not."""
+    100% of its own lightness and chroma (a colour in shadow); and teeth in its light: off-whites
+    of its cheeks' hue (the light's cast) at `tints` chromas from none to the cheeks' own, in
+    `shades` lightnesses up to its face's lightest tone (97th percentile), since a closed-mouth
+    portrait shows no teeth of its own to measure painted ones against. A mouth interior painted
+    from the avatar's colours lies near one of these; the driver's teeth or pink lips pasted
+    onto a grey or sepia portrait do not (a grey portrait's off-whites are grey)."""
     h, w = image.shape[:2]
     lab = _lab(image)
     outer = _polygon_mask((h, w), points[list(lm.OUTER_LIPS), :2])
@@ -158,7 +161,16 @@ def avatar_palette(image: np.ndarray, points: np.ndarray, shades: int = 12) -> n
         if len(sel) >= 5:
             bases.append(np.median(sel, axis=0))
     k = np.linspace(0.1, 1.0, shades)[:, None, None]
-    return (np.array(bases)[None] * k).reshape(-1, 3)
+    palette = [(np.array(bases)[None] * k).reshape(-1, 3)]
+    skin = lab[cheeks.ravel()]
+    face = lab[_polygon_mask((h, w), points[list(lm.FACE_OVAL), :2]).ravel(), 0]
+    if len(skin) >= 5 and len(face) >= 5:
+        hue = np.median(skin, axis=0)[1:]
+        light = np.linspace(0.1, 1.0, shades) * float(np.percentile(face, 97))
+        chroma = np.linspace(0.0, 1.0, tints)
+        grid = np.stack(np.meshgrid(light, chroma, indexing="ij"), -1).reshape(-1, 2)
+        palette.append(np.column_stack([grid[:, 0], grid[:, 1:] * hue]))
+    return np.vstack(palette)
 
 
 def mouth_interior_delta_e(image: np.ndarray, points: np.ndarray, palette: np.ndarray) -> float:

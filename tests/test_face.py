@@ -762,28 +762,32 @@ def test_the_mouth_interior_is_in_the_avatars_own_palette(data_dir):
 
 
 def test_mouth_interior_delta_e_flags_a_foreign_colour(data_dir):
-    """The metric: an interior painted from the avatar's palette scores low, the driver's pink
-    lips pasted into a grey portrait's mouth score high."""
+    """The metric: an interior painted from the avatar's palette (cavity, tongue, teeth) scores
+    low, the driver's pink lips pasted into a grey portrait's mouth or a warm photo's score
+    high. (Without the off-whites of the portrait's own light in its palette, painted ivory
+    teeth on grace_hopper scored like a foreign colour, and a see-through grey strip better.)"""
     from app.face_metrics import avatar_palette, mouth_interior_delta_e
     from app.mouth import bite_line, interior, mouth_palette
     from app.avatar import skin_colour
 
-    image = cv2.resize(cv2.imread(str(data_dir / "portraits" / "lp_s2.jpg")), (512, 512))
-    with FaceTracker() as tracker:
-        pts = tracker.detect(image)[0].landmarks.astype(np.float64)
-    opened = pts.copy()
-    opened[[95, 88, 178, 87, 14, 317, 402, 318, 324], 1] += 25  # lower inner lip down
-    poly = opened[list(lm.INNER_LIPS), :2]
-    x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 3
-    x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 4
-    own = image.copy()
-    own[y0:y1, x0:x1] = interior(poly - (x0, y0), opened[[61, 291], :2] - (x0, y0), (x1 - x0, y1 - y0),
-                                 mouth_palette(image, pts, skin_colour(image, pts)), 0.1, bite_line(pts) - (x0, y0))
-    pink = image.copy()
-    pink[y0:y1, x0:x1] = (120, 110, 215)  # BGR: a driver's lips
-    palette = avatar_palette(image, pts)
-    assert mouth_interior_delta_e(own, opened, palette) < 6.0
-    assert mouth_interior_delta_e(pink, opened, palette) > 25.0
+    for name, foreign in (("lp_s2.jpg", 25.0), ("grace_hopper.jpg", 15.0)):
+        image = cv2.resize(cv2.imread(str(data_dir / "portraits" / name)), (512, 512))
+        with FaceTracker() as tracker:
+            pts = tracker.detect(image)[0].landmarks.astype(np.float64)
+        opened = pts.copy()
+        opened[list(lm.UPPER_INNER_LIP), 1] -= 8  # upper lip up: the teeth show
+        opened[list(lm.LOWER_INNER_LIP), 1] += 25  # lower inner lip down
+        poly = opened[list(lm.INNER_LIPS), :2]
+        x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 3
+        x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 4
+        own = image.copy()
+        own[y0:y1, x0:x1] = interior(poly - (x0, y0), opened[[61, 291], :2] - (x0, y0), (x1 - x0, y1 - y0),
+                                     mouth_palette(image, pts, skin_colour(image, pts)), 0.1, bite_line(pts) - (x0, y0))
+        pink = image.copy()
+        pink[y0:y1, x0:x1] = (120, 110, 215)  # BGR: a driver's lips
+        palette = avatar_palette(image, pts)
+        assert mouth_interior_delta_e(own, opened, palette) < 6.0, name
+        assert mouth_interior_delta_e(pink, opened, palette) > foreign, name
 
 
 def test_neutral_start_err_sees_a_first_frame_neutral(data_dir):

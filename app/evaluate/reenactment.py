@@ -645,7 +645,7 @@ def face_details(log: PassLog, out_points: dict[int, np.ndarray | None], sampled
                  avatar256: np.ndarray, neutral_seen: np.ndarray | None) -> dict[str, float]:
     """Gaze gains and correlations, blink asymmetry and the mouth interior's ΔE to the avatar's
     own palette (face_metrics.avatar_palette: its lips, cheeks and rest interior, each in 12
-    shades of its own lightness and chroma), over the sampled frames with a face on both sides."""
+    shades of its own lightness and chroma, and off-whites of its own light for teeth), over the sampled frames with a face on both sides."""
     from app import face_metrics as fm
 
     pairs = [(log.tracked[t], out_points[t], log.outputs[t], log.posed[t]) for t in sampled

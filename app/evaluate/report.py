@@ -334,7 +334,10 @@ FACE_DETAIL_NOTE = (
     "widths (no glances to follow: a correlation there is the detector's noise). Blink asymmetry: mean |right − left| output openness (each eye "
     "against its own median) where the driver's eyes are both shut (blank: no such frame). "
     "Mouth ΔE: CIELAB distance of the output's mouth interior to the avatar's own palette (its "
-    "lips, cheeks and rest interior in 12 shades each). In brackets, the same against the posed "
+    "lips, cheeks and rest interior in 12 shades each, and teeth in its light: off-whites of its "
+    "cheeks' hue at 6 chromas up to the cheeks' own, 12 lightnesses up to its face's lightest; "
+    "without those, from 2026-12-02 on, a closed-mouth portrait had no teeth colour at all and "
+    "painted ivory teeth scored as foreign: earlier runs' ΔE do not compare). In brackets, the same against the posed "
     "landmarks the renderer was asked to draw: the difference is lost in the pixels or in the "
     "detector's reading of them.\n")
 

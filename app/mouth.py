@@ -3,7 +3,7 @@
 Warping cannot invent it (the avatar's closed lips would smear across the gap), so it is
 painted, from the avatar's own palette only (`MouthPalette`): a cavity shaded from its own lip
 colour, darkened, and a row of upper teeth in its own lightest skin tones, sized to its own
-mouth and fixed to its head (`bite_line`): a lip that rises uncovers them, a jaw that drops
+mouth and fixed to its head (`retarget.teeth_line`): a lip that rises uncovers them, a jaw that drops
 opens the dark below them. The driver's pixels are never used: its teeth colour-matched to a photo
 came out as a khaki band, a lilac pill on a grey portrait, and the expression keys pasted the
 driver's pink lips on as a red blob.
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import (FACE_OVAL, INNER_LIP_CORNERS, INNER_LIPS, LOWER_INNER_LIP, MOUTH_CORNERS, OUTER_LIPS,
-                        UPPER_INNER_LIP)
+from .landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS
 
 _INNER = list(INNER_LIPS)
 
@@ -42,14 +41,19 @@ CAVITY_CHROMA = 0.6  # of the lips' chroma
 # too): at a quarter of both they were a blue-grey bar beside a warm skin.
 TEETH_RED = 0.3
 TEETH_YELLOW = 0.5
-# The upper teeth, in bite-line lengths (`bite_line`: the avatar's own mouth): how far their biting edge
-# lies below the line the lips meet along (a parted mouth shows their edge), and their crowns'
-# visible height above it (a laugh that lifts the lip further shows the gum's shadow).
-BITE_DROP = 0.07
+# The upper teeth, in bite-line lengths (`retarget.teeth_line`: the avatar's own mouth): how
+# far their biting edge lies below the line the lips meet along (a parted mouth shows their
+# edge), and their crowns' visible height above it (a laugh that lifts the lip further shows the gum's shadow).
+BITE_DROP = 0.1
 TEETH_CROWN = 0.2
 # Half the teeth's row, fading out over a tenth more: a smile widens the mouth's corners past
 # the teeth, and the last of them turn away into its shade.
 TEETH_REACH = 0.5
+# The inner lips' width over the bite line's below which pursed lips start to hide the teeth,
+# and over how much more narrowing they hide them whole (an "o" draws the corners in to about
+# 0.85, a wide-open mouth to about 0.9; a smile spreads them to 1.2).
+PURSE_FROM = 0.92
+PURSE_RANGE = 0.08
 TEETH_LIGHT = 0.65  # teeth lightness: this share of the way from the skin's to the face's lightest
 TONGUE_SHADE = 0.6  # of the lips' lightness and chroma
 TONGUE_FROM = 0.1  # opening from which the tongue shows
@@ -134,8 +138,8 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
 
     `posed` are the avatar's posed landmarks in canvas pixels; `rest_area` the inner-lip area
     the avatar's warp alone accounts for (its closed-lip rest); `bite` the upper teeth's edge
-    (`bite_line`) posed with the head, in canvas pixels; `source` (the driver's frame) is
-    accepted for callers' sake and not used: the interior is the avatar's own.
+    (`PosedFace.teeth`) in canvas pixels; `source` (the driver's frame) is accepted for
+    callers' sake and not used: the interior is the avatar's own.
     """
     amount = opening(posed, rest_area)
     alpha = float(np.clip((amount - 0.005) / 0.03, 0.0, 1.0))
@@ -162,21 +166,12 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
     region[:] = (patch.astype(np.float32) * a + region.astype(np.float32) * (1 - a)).astype(np.uint8)
 
 
-def bite_line(closed: np.ndarray) -> np.ndarray:
-    """Where the upper teeth's biting edge lies, (11, 2), corner to corner: the line the lips
-    meet along in `closed` (the avatar's landmarks with its lips together, retarget.
-    close_rest_lips). Posed with the head, not with the lips: the upper teeth are fixed to the
-    skull, so a smile's rising lip uncovers them and a dropping jaw opens the dark below them."""
-    mid = (closed[list(UPPER_INNER_LIP), :2] + closed[list(LOWER_INNER_LIP), :2]) / 2
-    return np.vstack([closed[INNER_LIP_CORNERS[0], :2], mid, closed[INNER_LIP_CORNERS[1], :2]]).astype(np.float64)
-
-
 def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int], palette: MouthPalette,
              amount: float, bite: np.ndarray) -> np.ndarray:
     """The interior, BGR, (size[1], size[0]): the rim's shadow fading to the deep cavity away
     from the lips; on a wider opening the tongue, low in the mouth, from `TONGUE_FROM`; and the
-    upper teeth, opaque, from the upper lip down to `bite` (`bite_line`, posed, in the same
-    pixels) and `BITE_DROP` below it, at most `TEETH_CROWN` tall, shaded. A flat black hole
+    upper teeth, opaque, from the upper lip down to `bite` (`retarget.teeth_line`, posed, in the
+    same pixels) and `BITE_DROP` below it, at most `TEETH_CROWN` tall, shaded. A flat black hole
     under a flat white bar read as a sticker, not a mouth; a band of fixed height faded in by
     the opening was half see-through on a smile, a grey strip where the driver showed white
     teeth."""
@@ -198,6 +193,12 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
     order = np.argsort(b_along, kind="stable")
     arch = max(float(np.linalg.norm(bite[-1] - bite[0])), 1.0)
     edge = np.interp(along, b_along[order], b_across[order]) + BITE_DROP * arch
+    # Lips pursed into an O stand out in front of the teeth: seen through them, the mouth is
+    # dark. The narrower the lips' corners draw in from the teeth's width, the less of the
+    # teeth shows (their edge rises towards the upper lip).
+    inner = float(np.linalg.norm(local_poly[len(local_poly) // 2] - local_poly[0]))
+    pursed = float(np.clip((PURSE_FROM - inner / arch) / PURSE_RANGE, 0.0, 1.0))
+    edge = edge - pursed * np.maximum(edge - top, 0.0)
     crown = TEETH_CROWN * arch
     # Covered from the crown's top to the biting edge, a pixel's ramp at each.
     band = np.clip(edge - across + 0.5, 0.0, 1.0) * np.clip(across - (edge - crown) + 0.5, 0.0, 1.0)

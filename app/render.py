@@ -23,8 +23,8 @@ from .eyes import close_eyes, lash_colours, lid_room, openness, sharpen_lids
 from .gaze import GazeLayer
 from .landmarks import INNER_LIPS
 from .lips import sharpen_lips
-from .mouth import MouthSource, bite_line, fill_mouth, mouth_palette, polygon_area
-from .retarget import PosedFace, close_rest_lips
+from .mouth import MouthSource, fill_mouth, mouth_palette, polygon_area
+from .retarget import PosedFace, close_rest_lips, teeth_line
 from .rig import DEFAULT_GRID_SIZE
 
 
@@ -69,7 +69,7 @@ class Renderer:
         # interior shows once the posed lips part further than that.
         closed = close_rest_lips(avatar.face.landmarks)
         self._mouth_rest_area = min(avatar.mouth_area, polygon_area(closed[list(INNER_LIPS), :2]))
-        self._bite = bite_line(closed)
+        self._teeth = teeth_line(closed)[:, :2]
         # Milliseconds of each pass of the last frame (`python -m app.bench --passes` reads them).
         self.pass_ms: dict[str, float] = {}
 
@@ -143,7 +143,8 @@ class Renderer:
         close_eyes(warped, local, self._rest_openness, self._lashes)
         t3 = time.perf_counter()
         if self.settings.fill_mouth:
-            bite = posed.head.apply(self._bite) - (c.x0, c.y0)
+            teeth = posed.teeth if posed.teeth is not None else posed.head.apply(self._teeth)
+            bite = teeth - (c.x0, c.y0)
             fill_mouth(warped, local, self._mouth_rest_area, self._palette, bite, mouth)
         t4 = time.perf_counter()
         self.pass_ms.update(remap=(t1 - t0) * 1e3, gaze=(t2 - t1) * 1e3, lashes=(t3 - t2) * 1e3,

@@ -188,6 +188,9 @@ class PosedFace:
     landmarks: np.ndarray  # (478, 3) avatar pixels
     head: Similarity  # 2-D, avatar neutral -> posed
     skull: Similarity | None = None
+    # (11, 2) avatar pixels: where the upper teeth's biting edge lies (`teeth_line`), posed in
+    # 3-D with the head alone, as the landmarks are; None where only `head` is known.
+    teeth: np.ndarray | None = None
 
     @property
     def ring_transform(self) -> Similarity:
@@ -304,6 +307,16 @@ def close_rest_lips(base: np.ndarray) -> np.ndarray:
         gap = np.maximum((out[lo, :2] - out[up, :2]) @ down, 0.0)
         out = _part_lips(base, out, _CLOSING_REGION, -gap, CLOSING_LOWER_SHARE, JAW_REACH)
     return out
+
+
+def teeth_line(closed: np.ndarray) -> np.ndarray:
+    """Where the upper teeth's biting edge lies, (11, 3), corner to corner: the line the lips
+    meet along in `closed` (`close_rest_lips`). Posed with the head alone, not with the lips:
+    the upper teeth are fixed to the skull, so a rising lip uncovers them and a dropping jaw
+    opens the dark below them."""
+    mid = (closed[list(_UPPER_INNER)] + closed[list(_LOWER_INNER)]) / 2
+    corners = closed[list(lm.INNER_LIP_CORNERS)]
+    return np.vstack([corners[:1], mid, corners[1:]]).astype(np.float64)
 
 
 CLOSED_GAP = 0.01  # face sizes: an inner-lip gap under this is a closed mouth
@@ -594,7 +607,8 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         # The driver's own shape, placed on the avatar's face: identity leaks, by request.
         to_avatar = fit_similarity(reference.landmarks[_RIGID], base[_RIGID])
         pts = to_avatar.apply(absolute_points.astype(np.float64))
-        return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]))
+        head = fit_similarity(base[_RIGID, :2], pts[_RIGID, :2])
+        return PosedFace(pts, head, teeth=head.apply(teeth_line(close_rest_lips(base))[:, :2]))
 
     # Expression is measured in the driver's neutral head frame; the avatar's head may face
     # elsewhere (a three-quarter portrait), so rotate it into the avatar's frame first.
@@ -630,13 +644,17 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
 
     rotation = turn_within_margin(limit_rotation(rotvec_to_matrix(motion.rotation * settings.head_gain), settings),
                                   avatar)
-    pts = avatar.pivot + (pts - avatar.pivot) @ rotation.T
     scale = float(np.exp(motion.log_scale * settings.scale_gain))
-    pts[:, :2] = avatar.pivot[:2] + (pts[:, :2] - avatar.pivot[:2]) * scale
     shift = head_shift(motion.translation * settings.translation_gain, avatar, settings) * f
-    pts[:, :2] += shift
+
+    def place(points: np.ndarray) -> np.ndarray:
+        out = avatar.pivot + (points - avatar.pivot) @ rotation.T
+        out[:, :2] = avatar.pivot[:2] + (out[:, :2] - avatar.pivot[:2]) * scale + shift
+        return out
+
+    pts = place(pts)
     return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]),
-                     skull_motion(avatar.pivot[:2], rotation, scale, shift))
+                     skull_motion(avatar.pivot[:2], rotation, scale, shift), place(teeth_line(lips))[:, :2])
 
 
 def skull_motion(pivot: np.ndarray, rotation: np.ndarray, scale: float, shift: np.ndarray) -> Similarity:

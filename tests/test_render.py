@@ -439,3 +439,36 @@ def test_a_raised_upper_lip_uncovers_teeth_lighter_than_the_skin(avatar):
     mid = np.round((pts[lm.UPPER_INNER_LIP_MID, :2] + pts[lm.LOWER_INNER_LIP_MID, :2]) / 2).astype(int)
     lightness = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[..., 0][mid[1], mid[0] - 3:mid[0] + 4].astype(float)
     assert lightness.min() > avatar.skin_lab[0][0] + 10, lightness
+
+
+def test_pursed_lips_hide_the_teeth_behind_them():
+    """The same upper lip raised off the bite line, the lips' corners drawn in to 0.8 of the
+    teeth's width (an "o"): the mouth is dark through them, where spread to the teeth's width
+    the teeth show."""
+    import cv2
+
+    from app.mouth import MouthPalette, interior
+
+    palette = MouthPalette(np.array([30.0, 150.0, 140.0]), np.array([70.0, 150.0, 140.0]), np.array([200.0, 129.0, 135.0]),
+                           np.array([100.0, 150.0, 140.0]))
+    bite = np.array([[10.0, 30.0], [130.0, 30.0]])
+
+    def middle(half_width: float) -> np.ndarray:
+        poly = np.array([[70 - half_width, 30], [70 - half_width / 2, 22], [70, 21], [70 + half_width / 2, 22],
+                         [70 + half_width, 30], [70 + half_width / 2, 40], [70, 42], [70 - half_width / 2, 40]])
+        out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 60), palette, 0.1, bite), cv2.COLOR_BGR2LAB)[..., 0]
+        return out[23:30, 70].astype(float)
+
+    assert middle(60).min() > 150  # spread: the teeth
+    assert middle(48).max() < 100  # pursed: the dark
+
+
+def test_the_teeth_ride_with_the_head_in_3d(avatar):
+    """With no expression the posed teeth line is the posed lips' own meeting line, whatever the
+    nod and turn (a 2-D fit to the upper face put it a few pixels off the lips on a nod)."""
+    from app.retarget import teeth_line
+
+    m = Motion.neutral()
+    nod = Motion(np.array([0.3, 0.25, 0.1]), np.array([0.02, 0.01]), 0.05, m.expression, m.eye_openness, m.gaze)
+    posed = apply_motion(avatar.face, nod, RetargetSettings())
+    np.testing.assert_allclose(posed.teeth, teeth_line(posed.landmarks)[:, :2], atol=1e-6)

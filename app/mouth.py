@@ -44,7 +44,7 @@ TEETH_YELLOW = 0.5
 # The upper teeth, in bite-line lengths (`retarget.teeth_line`: the avatar's own mouth): how
 # far their biting edge lies below the line the lips meet along (a parted mouth shows their
 # edge), and their crowns' visible height above it (a laugh that lifts the lip further shows the gum's shadow).
-BITE_DROP = 0.1
+BITE_DROP = 0.07
 TEETH_CROWN = 0.2
 # Half the teeth's row, fading out over a tenth more: a smile widens the mouth's corners past
 # the teeth, and the last of them turn away into its shade.

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS
+from .landmarks import (FACE_OVAL, INNER_LIP_CORNERS, INNER_LIPS, LOWER_INNER_LIP, MOUTH_CORNERS, OUTER_LIPS,
+                        UPPER_INNER_LIP)
 
 _INNER = list(INNER_LIPS)
 
@@ -133,16 +134,19 @@ def opening(points: np.ndarray, rest_area: float) -> float:
 
 
 def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette: MouthPalette,
-               bite: np.ndarray, source: MouthSource | None = None) -> None:
+               bite: np.ndarray, source: MouthSource | None = None, seam: bool = False) -> None:
     """Paint the mouth interior into `canvas` (in place) inside the posed inner lips.
 
     `posed` are the avatar's posed landmarks in canvas pixels; `rest_area` the inner-lip area
     the avatar's warp alone accounts for (its closed-lip rest); `bite` the upper teeth's edge
     (`PosedFace.teeth`) in canvas pixels; `source` (the driver's frame) is accepted for
-    callers' sake and not used: the interior is the avatar's own.
+    callers' sake and not used: the interior is the avatar's own. `seam`: the portrait's own
+    mouth is open, and the warp brings its lips together (`paint_seam`).
     """
     amount = opening(posed, rest_area)
     alpha = float(np.clip((amount - 0.005) / 0.03, 0.0, 1.0))
+    if seam:
+        paint_seam(canvas, posed, palette, 1.0 - alpha * alpha)  # until the interior covers it
     if alpha <= 0.0:
         return
     poly = posed[_INNER, :2].astype(np.float64)
@@ -164,6 +168,36 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
     a = (mask.astype(np.float32) / 255.0 * alpha)[..., None]
     region = canvas[y0:y1, x0:x1]
     region[:] = (patch.astype(np.float32) * a + region.astype(np.float32) * (1 - a)).astype(np.uint8)
+
+
+SEAM_OPACITY = 0.9
+SEAM_WIDTH = 0.02  # mouth widths, 2 pixels at least
+
+
+def paint_seam(canvas: np.ndarray, posed: np.ndarray, palette: MouthPalette, strength: float) -> None:
+    """Draw the line where an open-mouth portrait's lips meet, in its lips' shadow, with
+    `strength` (0..1). The warp brings them together along a line it cannot draw: there its
+    pixel centres fall now on one lip's margin, now between them, on the portrait's own
+    squeezed teeth and interior, and the closed lips showed a dotted seam, white and dark. A
+    closed mouth's line between its lips is a soft dark line."""
+    if strength <= 0.0:
+        return
+    up, lo = posed[list(UPPER_INNER_LIP), :2], posed[list(LOWER_INNER_LIP), :2]
+    line = np.vstack([posed[INNER_LIP_CORNERS[0], :2], (up + lo) / 2, posed[INNER_LIP_CORNERS[1], :2]])
+    width = float(np.linalg.norm(posed[MOUTH_CORNERS[0], :2] - posed[MOUTH_CORNERS[1], :2]))
+    thick = max(2, int(round(SEAM_WIDTH * width)))
+    h, w = canvas.shape[:2]
+    x0, y0 = np.maximum(np.floor(line.min(axis=0)).astype(int) - thick - 2, 0)
+    x1, y1 = np.minimum(np.ceil(line.max(axis=0)).astype(int) + thick + 3, (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.polylines(mask, [np.round((line - (x0, y0)) * 4).astype(np.int32)], False, 255, thick, cv2.LINE_AA, shift=2)
+    mask = cv2.GaussianBlur(mask, (3, 3), 0)  # soft, as a shadow between lips is
+    colour = cv2.cvtColor(np.clip(palette.lip_shadow, 0, 255).astype(np.uint8)[None, None], cv2.COLOR_LAB2BGR)[0, 0]
+    a = (mask.astype(np.float32) / 255.0 * SEAM_OPACITY * strength)[..., None]
+    region = canvas[y0:y1, x0:x1]
+    region[:] = (colour.astype(np.float32) * a + region.astype(np.float32) * (1 - a)).astype(np.uint8)
 
 
 def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int], palette: MouthPalette,

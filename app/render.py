@@ -70,6 +70,8 @@ class Renderer:
         closed = close_rest_lips(avatar.face.landmarks)
         self._mouth_rest_area = min(avatar.mouth_area, polygon_area(closed[list(INNER_LIPS), :2]))
         self._teeth = teeth_line(closed)[:, :2]
+        # Its own mouth open: the warp brings its lips together over its interior.
+        self._seam = not np.array_equal(closed, avatar.face.landmarks)
         # Milliseconds of each pass of the last frame (`python -m app.bench --passes` reads them).
         self.pass_ms: dict[str, float] = {}
 
@@ -145,7 +147,7 @@ class Renderer:
         if self.settings.fill_mouth:
             teeth = posed.teeth if posed.teeth is not None else posed.head.apply(self._teeth)
             bite = teeth - (c.x0, c.y0)
-            fill_mouth(warped, local, self._mouth_rest_area, self._palette, bite, mouth)
+            fill_mouth(warped, local, self._mouth_rest_area, self._palette, bite, mouth, self._seam)
         t4 = time.perf_counter()
         self.pass_ms.update(remap=(t1 - t0) * 1e3, gaze=(t2 - t1) * 1e3, lashes=(t3 - t2) * 1e3,
                             mouth=(t4 - t3) * 1e3)

@@ -628,6 +628,35 @@ def test_a_closing_mouth_lifts_the_chin_evenly(laughing_portrait):
     assert rise.min() >= 0.75 * chin, dict(zip(below, np.round(rise / chin, 2)))
 
 
+def test_an_open_mouth_portraits_shut_lips_meet_on_a_shadow_not_on_its_teeth(laughing_portrait):
+    """Its lips brought together, shut or a hair apart: along the line where they meet nothing
+    is lighter than the lips themselves. (The warp's pixel centres fell now on a lip's margin,
+    now between them on its squeezed teeth: a dotted seam, white and dark, up to L 137 against
+    lips of 112.)"""
+    import dataclasses
+
+    from app.render import Renderer
+    from app.retarget import Motion, RetargetSettings, apply_motion
+    from engines.torch_engine import TorchFieldEngine
+
+    avatar = load_avatar(laughing_portrait)
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    posed = apply_motion(avatar.face, Motion.neutral(), RetargetSettings())
+    for apart in (0.0, 0.5, 1.0):
+        pts = posed.landmarks.copy()
+        pts[list(lm.LOWER_INNER_LIP), 1] += apart
+        lightness = cv2.cvtColor(renderer.render(dataclasses.replace(posed, landmarks=pts)), cv2.COLOR_BGR2LAB)[..., 0]
+        mid = (pts[list(lm.UPPER_INNER_LIP), :2] + pts[list(lm.LOWER_INNER_LIP), :2]) / 2
+        t = np.linspace(0.0, len(mid) - 1, 200)
+        line = np.stack([np.interp(t, np.arange(len(mid)), mid[:, k]) for k in (0, 1)], 1)
+        seam = max(lightness[np.round(line[:, 1] + dy).astype(int), np.round(line[:, 0]).astype(int)].max()
+                   for dy in (-1, 0, 1))
+        lips = np.zeros(lightness.shape, np.uint8)
+        cv2.fillPoly(lips, [np.round(pts[list(lm.OUTER_LIPS), :2]).astype(np.int32)], 1)
+        cv2.fillPoly(lips, [np.round(pts[list(lm.INNER_LIPS), :2]).astype(np.int32)], 0)
+        assert seam < np.median(lightness[lips > 0]), (apart, seam)
+
+
 def test_an_open_mouth_portrait_opened_wider_keeps_its_teeth_off_its_lip(data_dir, d10_faces):
     """hdtf_aoc's first frame (mid-word, teeth showing) opened as wide as lp_d10's widest: the
     final map takes the posed lower inner lip from within 1.5 px of the portrait's own lower

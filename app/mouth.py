@@ -236,7 +236,13 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
     crown = TEETH_CROWN * arch
     # Covered from the crown's top to the biting edge, a pixel's ramp at each.
     band = np.clip(edge - across + 0.5, 0.0, 1.0) * np.clip(across - (edge - crown) + 0.5, 0.0, 1.0)
-    off = np.abs(along - float(np.mean(b_along)))
+    # How far from the teeth's middle, along the bite line's own points (evenly spaced on the
+    # face, so a turned head's far side is foreshortened with it), beyond its ends in pixels:
+    # measured along the picture, a three-quarter face had its teeth pushed to the near side.
+    count = len(bite)
+    pos = np.interp(along, b_along[order], order.astype(np.float64))
+    beyond = np.maximum(b_along.min() - along, 0.0) + np.maximum(along - b_along.max(), 0.0)
+    off = np.abs(pos - (count - 1) / 2) / (count - 1) * arch + beyond
     band *= np.clip((TEETH_REACH * arch - off) / (0.1 * arch), 0.0, 1.0)
     if band.max() > 0.0:
         shown = np.maximum(edge - top, 1.0)

@@ -149,7 +149,8 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
         paint_seam(canvas, posed, palette, 1.0 - alpha * alpha)  # until the interior covers it
     if alpha <= 0.0:
         return
-    poly = posed[_INNER, :2].astype(np.float64)
+    # The twenty inner-lip landmarks joined by straight lines made a wide mouth a polygon.
+    poly = _rounded_loop(posed[_INNER, :2].astype(np.float64))
     h, w = canvas.shape[:2]
     x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 3
     x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 4
@@ -172,6 +173,16 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
 
 SEAM_OPACITY = 0.9
 SEAM_WIDTH = 0.02  # mouth widths, 2 pixels at least
+
+
+def _rounded_loop(points: np.ndarray, passes: int = 2) -> np.ndarray:
+    """A closed polygon's corners cut (Chaikin: each edge's quarter points), `passes` times:
+    a smooth loop through the same region, as a mouth's inner edge is. Written out because it
+    is four lines; OpenCV has no curve smoothing."""
+    for _ in range(passes):
+        nxt = np.roll(points, -1, axis=0)
+        points = np.stack([0.75 * points + 0.25 * nxt, 0.25 * points + 0.75 * nxt], axis=1).reshape(-1, 2)
+    return points
 
 
 def paint_seam(canvas: np.ndarray, posed: np.ndarray, palette: MouthPalette, strength: float) -> None:
@@ -230,7 +241,7 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
     # Lips pursed into an O stand out in front of the teeth: seen through them, the mouth is
     # dark. The narrower the lips' corners draw in from the teeth's width, the less of the
     # teeth shows (their edge rises towards the upper lip).
-    inner = float(np.linalg.norm(local_poly[len(local_poly) // 2] - local_poly[0]))
+    inner = float(np.ptp(frame.project(local_poly)[0]))  # the lips' inner corners apart
     pursed = float(np.clip((PURSE_FROM - inner / arch) / PURSE_RANGE, 0.0, 1.0))
     edge = edge - pursed * np.maximum(edge - top, 0.0)
     crown = TEETH_CROWN * arch
@@ -247,29 +258,41 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
     if band.max() > 0.0:
         shown = np.maximum(edge - top, 1.0)
         v = (across - top) / shown  # 0 at the upper lip, 1 at the biting edge
-        # Darker towards the corners, where the teeth turn away into the mouth, and just under
-        # the upper lip, in its shadow.
+        # Darker towards the corners, where the teeth turn away into the mouth, just under the
+        # upper lip, in its shadow, and towards each tooth's sides (each one rounded, meeting
+        # its neighbour in a faint line that deepens towards the biting edge).
         shade = 1.0 - 0.5 * np.clip(off / (TEETH_REACH * arch), 0.0, 1.0) ** 2
         shade *= 0.8 + 0.2 * np.clip((across - top) / max(1.5, 0.04 * arch), 0.0, 1.0)
-        shade *= 1.0 - TOOTH_GAP_DARK * _tooth_gaps(off, arch) * np.clip((v - 0.3) / 0.7, 0.0, 1.0)
-        teeth = np.broadcast_to(palette.teeth, lab.shape).copy()
-        teeth[..., 0] *= shade
+        side, join = _tooth_relief(off, arch)
+        shade *= 1.0 - TOOTH_ROUND * side ** 2
+        shade *= 1.0 - TOOTH_GAP_DARK * join * np.clip((v - 0.4) / 0.6, 0.0, 1.0)
+        # Shade takes chroma with lightness: yellowish teeth darkened in lightness alone went olive.
+        teeth = palette.teeth * shade[..., None] + np.array([0.0, 128.0, 128.0], np.float32) * (1.0 - shade[..., None])
         lab = _lay(lab, teeth, band)
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 
 # Where neighbouring upper teeth meet, in bite-line lengths from the middle (incisors, laterals,
-# canines, premolars), and how much darker those joins are, most at the biting edge.
+# canines, premolars), how much darker each tooth is at its sides than at its middle, and how
+# much darker the joins are, most at the biting edge. Thin dark lines evenly spaced read as a
+# comb or a barcode; rounded teeth with faint joins read as teeth.
 TOOTH_JOINS = (0.0, 0.1, 0.18, 0.255, 0.33)
-TOOTH_GAP_DARK = 0.12
+TOOTH_ROUND = 0.1
+TOOTH_GAP_DARK = 0.1
 
 
-def _tooth_gaps(along: np.ndarray, width: float) -> np.ndarray:
-    """1 on the joins between teeth (a pixel wide at least), 0 between them: a row of teeth
-    rather than one bar. `along`: from the teeth's middle; `width`: the bite line's length."""
-    a = np.abs(along)
+def _tooth_relief(off: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, `off` from the teeth's middle (pixels) on a bite line `width` long: where it
+    lies across its tooth (0 at the tooth's middle, 1 at its sides) and how near a join
+    (1 on it, a pixel wide at least, 0 away from it)."""
+    joins = np.asarray(TOOTH_JOINS) * width
+    k = np.clip(np.searchsorted(joins, off, side="right") - 1, 0, len(joins) - 1)
+    left = joins[k]
+    span = np.where(k + 1 < len(joins), joins[np.minimum(k + 1, len(joins) - 1)] - left, joins[-1] - joins[-2])
+    t = np.clip((off - left) / np.maximum(span, 1e-6), 0.0, 1.0)
     sigma = max(0.7, 0.006 * width)
-    return np.max([np.exp(-(((a - j * width) / sigma) ** 2)) for j in TOOTH_JOINS], axis=0)
+    near = np.minimum(off - left, np.where(k + 1 < len(joins), span - (off - left), np.inf))
+    return np.abs(2.0 * t - 1.0), np.exp(-((near / sigma) ** 2))
 
 
 def _lay(lab: np.ndarray, colour: np.ndarray, weight: np.ndarray) -> np.ndarray:

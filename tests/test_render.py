@@ -232,8 +232,9 @@ def test_a_dropped_jaw_opens_the_dark_under_the_teeth_edge():
     bite = np.array([[10.0, 25.0], [130.0, 25.0]])
     out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 60), palette, 0.1, bite), cv2.COLOR_BGR2LAB)[..., 0]
     edge = 25 + BITE_DROP * 120
-    assert out[25:int(edge), 70].min() > 150  # the teeth, under the upper lip
-    assert out[int(edge) + 2:42, 70].max() < 100  # the cavity, above the lower lip
+    incisor = 70 + 6  # the middle of a front tooth, half a tenth of the bite line from the middle
+    assert out[25:int(edge), incisor].min() > 150  # the teeth, under the upper lip
+    assert out[int(edge) + 2:42, incisor].max() < 100  # the cavity, above the lower lip
 
 
 def test_a_smile_that_lifts_the_upper_lip_shows_its_teeth_whole_not_a_see_through_strip():
@@ -250,7 +251,7 @@ def test_a_smile_that_lifts_the_upper_lip_shows_its_teeth_whole_not_a_see_throug
     poly = np.array([[10, 34], [40, 25], [70, 24], [100, 25], [130, 34], [100, 35], [70, 35], [40, 35]], float)
     bite = poly[[0, 7, 6, 5, 4]]  # the lower lip has not moved
     out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 60), palette, 0.06, bite), cv2.COLOR_BGR2LAB)[..., 0]
-    column = out[25:34, 70].astype(float)
+    column = out[25:34, 76].astype(float)  # the middle of a front tooth
     assert column[1:].min() > 150, column
 
 
@@ -435,10 +436,10 @@ def test_a_raised_upper_lip_uncovers_teeth_lighter_than_the_skin(avatar):
     upper = list(lm.UPPER_INNER_LIP) + [185, 40, 39, 37, 0, 267, 269, 270, 409]
     pts[upper, 1] -= 0.08 * width
     image = renderer.render(dataclasses.replace(posed, landmarks=pts))
-    # The middle of the opening, between the lips' midpoints, across the middle incisors.
+    # The middle of the opening, between the lips' midpoints, across the front teeth.
     mid = np.round((pts[lm.UPPER_INNER_LIP_MID, :2] + pts[lm.LOWER_INNER_LIP_MID, :2]) / 2).astype(int)
-    lightness = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[..., 0][mid[1], mid[0] - 3:mid[0] + 4].astype(float)
-    assert lightness.min() > avatar.skin_lab[0][0] + 10, lightness
+    lightness = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[..., 0][mid[1], mid[0] - 6:mid[0] + 7].astype(float)
+    assert np.median(lightness) > avatar.skin_lab[0][0] + 10, lightness
 
 
 def test_pursed_lips_hide_the_teeth_behind_them():
@@ -457,7 +458,7 @@ def test_pursed_lips_hide_the_teeth_behind_them():
         poly = np.array([[70 - half_width, 30], [70 - half_width / 2, 22], [70, 21], [70 + half_width / 2, 22],
                          [70 + half_width, 30], [70 + half_width / 2, 40], [70, 42], [70 - half_width / 2, 40]])
         out = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 60), palette, 0.1, bite), cv2.COLOR_BGR2LAB)[..., 0]
-        return out[23:30, 70].astype(float)
+        return out[23:30, 76].astype(float)  # the middle of a front tooth
 
     assert middle(60).min() > 150  # spread: the teeth
     assert middle(48).max() < 100  # pursed: the dark
@@ -472,3 +473,37 @@ def test_the_teeth_ride_with_the_head_in_3d(avatar):
     nod = Motion(np.array([0.3, 0.25, 0.1]), np.array([0.02, 0.01]), 0.05, m.expression, m.eye_openness, m.gaze)
     posed = apply_motion(avatar.face, nod, RetargetSettings())
     np.testing.assert_allclose(posed.teeth, teeth_line(posed.landmarks)[:, :2], atol=1e-6)
+
+
+def test_the_mouth_is_filled_inside_a_rounded_loop_not_the_landmark_polygon():
+    """The inner-lip landmarks joined by straight lines made a wide mouth a polygon (a hexagon
+    on lp_s9's widest "O"): the fill's outline is the loop with its corners cut, turning by at
+    most half as much at any point, and inside the landmarks' polygon."""
+    import cv2
+
+    from app.mouth import _rounded_loop
+
+    square = np.array([[0.0, 0.0], [40.0, 0.0], [40.0, 40.0], [0.0, 40.0]])
+    loop = _rounded_loop(square)
+
+    def max_turn(points):
+        d = np.diff(np.vstack([points, points[:1]]), axis=0)
+        a = np.arctan2(d[:, 1], d[:, 0])
+        return np.abs((np.diff(np.append(a, a[0])) + np.pi) % (2 * np.pi) - np.pi).max()
+
+    assert max_turn(loop) <= 0.5 * max_turn(square) + 1e-9
+    contour = square.astype(np.float32).reshape(-1, 1, 2)
+    assert all(cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in loop)
+
+
+def test_teeth_are_rounded_one_by_one_with_faint_joins():
+    """Across the row, each tooth is lightest at its middle and darker at its sides, and the
+    joins narrow and faint (thin dark lines evenly spaced, full height, read as a comb)."""
+    from app.mouth import TOOTH_JOINS, _tooth_relief
+
+    width = 200.0
+    off = np.linspace(0.0, 0.3 * width, 601)
+    side, join = _tooth_relief(off, width)
+    middle = (TOOTH_JOINS[1] + TOOTH_JOINS[2]) / 2 * width
+    assert side[np.argmin(np.abs(off - middle))] < 0.05 and side[np.argmin(np.abs(off - TOOTH_JOINS[2] * width))] > 0.95
+    assert (join > 0.5).mean() < 0.15  # the joins are narrow lines, not bands

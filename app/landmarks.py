@@ -69,6 +69,14 @@ def _grown_region(seed: tuple[int, ...], rings: int) -> np.ndarray:
     return np.array(sorted(region), dtype=np.int64)
 
 
+def lip_meeting_line(points: np.ndarray) -> np.ndarray:
+    """The inner lips' midline, (11, D), from one inner corner to the other: where the lips
+    meet when they are shut."""
+    mid = (points[list(UPPER_INNER_LIP)] + points[list(LOWER_INNER_LIP)]) / 2
+    corners = points[list(INNER_LIP_CORNERS)]
+    return np.vstack([corners[:1], mid, corners[1:]]).astype(np.float64)
+
+
 @functools.cache
 def part_indices() -> dict[str, np.ndarray]:
     """Landmarks each per-part gain acts on; the rest of the face follows the 'face' gain.

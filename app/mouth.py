@@ -3,8 +3,8 @@
 Warping cannot invent it (the avatar's closed lips would smear across the gap), so it is
 painted, from the avatar's own palette only (`MouthPalette`): a cavity shaded from its own lip
 colour, darkened, and a row of upper teeth in its own lightest skin tones, sized to its own
-mouth and fixed to its head (`retarget.teeth_line`): a lip that rises uncovers them, a jaw that drops
-opens the dark below them. The driver's pixels are never used: its teeth colour-matched to a photo
+mouth and fixed to its head (`retarget.PosedFace.teeth`): a lip that rises uncovers them, a jaw
+that drops opens the dark below them. The driver's pixels are never used: its teeth colour-matched to a photo
 came out as a khaki band, a lilac pill on a grey portrait, and the expression keys pasted the
 driver's pink lips on as a red blob.
 """
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import (FACE_OVAL, INNER_LIP_CORNERS, INNER_LIPS, LOWER_INNER_LIP, MOUTH_CORNERS, OUTER_LIPS,
-                        UPPER_INNER_LIP)
+from .landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS, lip_meeting_line
 
 _INNER = list(INNER_LIPS)
 
@@ -42,7 +41,7 @@ CAVITY_CHROMA = 0.6  # of the lips' chroma
 # too): at a quarter of both they were a blue-grey bar beside a warm skin.
 TEETH_RED = 0.3
 TEETH_YELLOW = 0.5
-# The upper teeth, in bite-line lengths (`retarget.teeth_line`: the avatar's own mouth): how
+# The upper teeth, in bite-line lengths (`retarget.PosedFace.teeth`: the avatar's own mouth): how
 # far their biting edge lies below the line the lips meet along (a parted mouth shows their
 # edge), and their crowns' visible height above it (a laugh that lifts the lip further shows the gum's shadow).
 BITE_DROP = 0.07
@@ -193,8 +192,7 @@ def paint_seam(canvas: np.ndarray, posed: np.ndarray, palette: MouthPalette, str
     closed mouth's line between its lips is a soft dark line."""
     if strength <= 0.0:
         return
-    up, lo = posed[list(UPPER_INNER_LIP), :2], posed[list(LOWER_INNER_LIP), :2]
-    line = np.vstack([posed[INNER_LIP_CORNERS[0], :2], (up + lo) / 2, posed[INNER_LIP_CORNERS[1], :2]])
+    line = lip_meeting_line(posed[:, :2])
     width = float(np.linalg.norm(posed[MOUTH_CORNERS[0], :2] - posed[MOUTH_CORNERS[1], :2]))
     thick = max(2, int(round(SEAM_WIDTH * width)))
     h, w = canvas.shape[:2]
@@ -215,7 +213,7 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
              amount: float, bite: np.ndarray) -> np.ndarray:
     """The interior, BGR, (size[1], size[0]): the rim's shadow fading to the deep cavity away
     from the lips; on a wider opening the tongue, low in the mouth, from `TONGUE_FROM`; and the
-    upper teeth, opaque, from the upper lip down to `bite` (`retarget.teeth_line`, posed, in the
+    upper teeth, opaque, from the upper lip down to `bite` (`retarget.PosedFace.teeth`, in the
     same pixels) and `BITE_DROP` below it, at most `TEETH_CROWN` tall, shaded. A flat black hole
     under a flat white bar read as a sticker, not a mouth; a band of fixed height faded in by
     the opening was half see-through on a smile, a grey strip where the driver showed white
@@ -287,11 +285,12 @@ def _tooth_relief(off: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray
     (1 on it, a pixel wide at least, 0 away from it)."""
     joins = np.asarray(TOOTH_JOINS) * width
     k = np.clip(np.searchsorted(joins, off, side="right") - 1, 0, len(joins) - 1)
-    left = joins[k]
-    span = np.where(k + 1 < len(joins), joins[np.minimum(k + 1, len(joins) - 1)] - left, joins[-1] - joins[-2])
-    t = np.clip((off - left) / np.maximum(span, 1e-6), 0.0, 1.0)
+    # Each tooth's far side; the last tooth as wide as the one before, with no join beyond it.
+    ends = np.append(joins[1:], 2.0 * joins[-1] - joins[-2])
+    left, right = joins[k], ends[k]
+    t = np.clip((off - left) / np.maximum(right - left, 1e-6), 0.0, 1.0)
     sigma = max(0.7, 0.006 * width)
-    near = np.minimum(off - left, np.where(k + 1 < len(joins), span - (off - left), np.inf))
+    near = np.minimum(off - left, np.where(k + 1 < len(joins), right - off, np.inf))
     return np.abs(2.0 * t - 1.0), np.exp(-((near / sigma) ** 2))
 
 
@@ -314,11 +313,9 @@ class _MouthFrame:
         width = max(float(np.linalg.norm(corners[1] - corners[0])), 1.0)
         e = (corners[1] - corners[0]) / width
         n = np.array([-e[1], e[0]])
-        centre = (corners[0] + corners[1]) / 2
-        half = len(local_poly) // 2
-        if float(np.median((local_poly[half:] - centre) @ n)) < float(np.median((local_poly[:half] - centre) @ n)):
-            n = -n  # it pointed up
-        return _MouthFrame(centre, e, n)
+        frame = _MouthFrame((corners[0] + corners[1]) / 2, e, n)
+        top, bottom = frame.lips(local_poly)
+        return frame if bottom >= top else _MouthFrame(frame.centre, e, -n)  # it pointed up
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = points - self.centre

@@ -21,10 +21,10 @@ from .avatar import Avatar
 from .background import composite, person_layer
 from .eyes import close_eyes, lash_colours, lid_room, openness, sharpen_lids
 from .gaze import GazeLayer
-from .landmarks import INNER_LIPS
+from .landmarks import INNER_LIPS, lip_meeting_line
 from .lips import sharpen_lips
 from .mouth import MouthSource, fill_mouth, mouth_palette, polygon_area
-from .retarget import PosedFace, close_rest_lips, teeth_line
+from .retarget import PosedFace, close_rest_lips
 from .rig import DEFAULT_GRID_SIZE
 
 
@@ -69,7 +69,7 @@ class Renderer:
         # interior shows once the posed lips part further than that.
         closed = close_rest_lips(avatar.face.landmarks)
         self._mouth_rest_area = min(avatar.mouth_area, polygon_area(closed[list(INNER_LIPS), :2]))
-        self._teeth = teeth_line(closed)[:, :2]
+        self._teeth = lip_meeting_line(closed)[:, :2]  # PosedFace.teeth at rest
         # Its own mouth open: the warp brings its lips together over its interior.
         self._seam = not np.array_equal(closed, avatar.face.landmarks)
         # Milliseconds of each pass of the last frame (`python -m app.bench --passes` reads them).

@@ -188,8 +188,11 @@ class PosedFace:
     landmarks: np.ndarray  # (478, 3) avatar pixels
     head: Similarity  # 2-D, avatar neutral -> posed
     skull: Similarity | None = None
-    # (11, 2) avatar pixels: where the upper teeth's biting edge lies (`teeth_line`), posed in
-    # 3-D with the head alone, as the landmarks are; None where only `head` is known.
+    # (11, 2) avatar pixels: where the upper teeth's biting edge lies: the line its lips meet
+    # along at rest (`landmarks.lip_meeting_line` of `close_rest_lips`), posed in 3-D with the
+    # head alone, as the landmarks are, not with the lips: the upper teeth are fixed to the
+    # skull, so a rising lip uncovers them and a dropping jaw opens the dark below them. None
+    # where only `head` is known (the renderer then moves the rest line by `head`).
     teeth: np.ndarray | None = None
 
     @property
@@ -256,8 +259,6 @@ def _paired_blink(ratios: np.ndarray, settings: RetargetSettings) -> np.ndarray:
     return np.full(2, ratios.min())
 
 
-_UPPER_INNER = lm.UPPER_INNER_LIP
-_LOWER_INNER = lm.LOWER_INNER_LIP
 _LIP_FALLOFF = 0.1  # face sizes from the lip line: how far the lips' un-crossing carries
 
 
@@ -271,7 +272,7 @@ def _uncross_lips(base: np.ndarray, pts: np.ndarray, region: np.ndarray) -> np.n
     partner, both go back to where they meet, and the lips around them follow, fading out
     `_LIP_FALLOFF` face sizes away from the lip line.
     """
-    up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
+    up, lo = list(lm.UPPER_INNER_LIP), list(lm.LOWER_INNER_LIP)
     a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
     along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
     down = np.array([-along[1], along[0]])
@@ -290,7 +291,7 @@ def close_rest_lips(base: np.ndarray) -> np.ndarray:
     rest, the lips and the chin below them following (`_part_lips`). Motion is applied to this, so
     an open-mouth portrait's lips meet whenever the driver's do, and its own teeth and mouth
     interior are then squeezed away by the warp; it opens from there by the driver's opening."""
-    up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
+    up, lo = list(lm.UPPER_INNER_LIP), list(lm.LOWER_INNER_LIP)
     a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
     along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
     down = np.array([-along[1], along[0]])
@@ -307,16 +308,6 @@ def close_rest_lips(base: np.ndarray) -> np.ndarray:
         gap = np.maximum((out[lo, :2] - out[up, :2]) @ down, 0.0)
         out = _part_lips(base, out, _CLOSING_REGION, -gap, CLOSING_LOWER_SHARE, JAW_REACH)
     return out
-
-
-def teeth_line(closed: np.ndarray) -> np.ndarray:
-    """Where the upper teeth's biting edge lies, (11, 3), corner to corner: the line the lips
-    meet along in `closed` (`close_rest_lips`). Posed with the head alone, not with the lips:
-    the upper teeth are fixed to the skull, so a rising lip uncovers them and a dropping jaw
-    opens the dark below them."""
-    mid = (closed[list(_UPPER_INNER)] + closed[list(_LOWER_INNER)]) / 2
-    corners = closed[list(lm.INNER_LIP_CORNERS)]
-    return np.vstack([corners[:1], mid, corners[1:]]).astype(np.float64)
 
 
 CLOSED_GAP = 0.01  # face sizes: an inner-lip gap under this is a closed mouth
@@ -342,7 +333,7 @@ def _part_lips(base: np.ndarray, pts: np.ndarray, region, amount: np.ndarray,
     falloff reaches this many times the chin's distance from the lips instead, so the chin
     comes along (a mouth closes by the jaw rising; a chin left behind stretched the lower lip's
     edge into pink streaks down to it)."""
-    up, lo = list(_UPPER_INNER), list(_LOWER_INNER)
+    up, lo = list(lm.UPPER_INNER_LIP), list(lm.LOWER_INNER_LIP)
     region = np.asarray(region)
     a, b = base[lm.MOUTH_CORNERS[0], :2], base[lm.MOUTH_CORNERS[1], :2]
     along = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
@@ -607,8 +598,7 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         # The driver's own shape, placed on the avatar's face: identity leaks, by request.
         to_avatar = fit_similarity(reference.landmarks[_RIGID], base[_RIGID])
         pts = to_avatar.apply(absolute_points.astype(np.float64))
-        head = fit_similarity(base[_RIGID, :2], pts[_RIGID, :2])
-        return PosedFace(pts, head, teeth=head.apply(teeth_line(close_rest_lips(base))[:, :2]))
+        return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]))
 
     # Expression is measured in the driver's neutral head frame; the avatar's head may face
     # elsewhere (a three-quarter portrait), so rotate it into the avatar's frame first.
@@ -654,7 +644,7 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
 
     pts = place(pts)
     return PosedFace(pts, fit_similarity(base[_RIGID, :2], pts[_RIGID, :2]),
-                     skull_motion(avatar.pivot[:2], rotation, scale, shift), place(teeth_line(lips))[:, :2])
+                     skull_motion(avatar.pivot[:2], rotation, scale, shift), place(lm.lip_meeting_line(lips))[:, :2])
 
 
 def skull_motion(pivot: np.ndarray, rotation: np.ndarray, scale: float, shift: np.ndarray) -> Similarity:

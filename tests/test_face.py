@@ -797,7 +797,7 @@ def test_mouth_interior_delta_e_flags_a_foreign_colour(data_dir):
     teeth on grace_hopper scored like a foreign colour, and a see-through grey strip better.)"""
     from app.face_metrics import avatar_palette, mouth_interior_delta_e
     from app.mouth import interior, mouth_palette
-    from app.retarget import teeth_line
+    from app.landmarks import lip_meeting_line
     from app.avatar import skin_colour
 
     for name, foreign in (("lp_s2.jpg", 25.0), ("grace_hopper.jpg", 15.0)):
@@ -813,7 +813,7 @@ def test_mouth_interior_delta_e_flags_a_foreign_colour(data_dir):
         own = image.copy()
         own[y0:y1, x0:x1] = interior(poly - (x0, y0), opened[[61, 291], :2] - (x0, y0), (x1 - x0, y1 - y0),
                                      mouth_palette(image, pts, skin_colour(image, pts)), 0.1,
-                                     teeth_line(pts)[:, :2] - (x0, y0))
+                                     lip_meeting_line(pts)[:, :2] - (x0, y0))
         pink = image.copy()
         pink[y0:y1, x0:x1] = (120, 110, 215)  # BGR: a driver's lips
         palette = avatar_palette(image, pts)

@@ -467,12 +467,12 @@ def test_pursed_lips_hide_the_teeth_behind_them():
 def test_the_teeth_ride_with_the_head_in_3d(avatar):
     """With no expression the posed teeth line is the posed lips' own meeting line, whatever the
     nod and turn (a 2-D fit to the upper face put it a few pixels off the lips on a nod)."""
-    from app.retarget import teeth_line
+    from app.landmarks import lip_meeting_line
 
     m = Motion.neutral()
     nod = Motion(np.array([0.3, 0.25, 0.1]), np.array([0.02, 0.01]), 0.05, m.expression, m.eye_openness, m.gaze)
     posed = apply_motion(avatar.face, nod, RetargetSettings())
-    np.testing.assert_allclose(posed.teeth, teeth_line(posed.landmarks)[:, :2], atol=1e-6)
+    np.testing.assert_allclose(posed.teeth, lip_meeting_line(posed.landmarks)[:, :2], atol=1e-6)
 
 
 def test_the_mouth_is_filled_inside_a_rounded_loop_not_the_landmark_polygon():

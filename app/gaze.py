@@ -27,16 +27,17 @@ IRIS_SCALE = 1.0  # pixels: smaller irises are left to the warp
 
 @dataclass(frozen=True)
 class IrisPatch:
-    image: np.ndarray  # BGR, square, iris centred
+    image: np.ndarray  # BGR, square, about the painted iris
     alpha: np.ndarray  # float32 0..1, the iris disc (anti-aliased)
-    centre: np.ndarray  # (2,) rest centre, crop pixels
+    pivot: np.ndarray  # (2,) the painted iris's centre in the patch's pixels
+    offset: np.ndarray  # (2,) the painted centre less the landmarks' iris centre, rest crop pixels
     radius: float
 
 
-def _disc(size: int, radius: float) -> np.ndarray:
-    c = (size - 1) / 2
+def _disc(size: int, radius: float, centre: np.ndarray | None = None) -> np.ndarray:
+    cx, cy = ((size - 1) / 2,) * 2 if centre is None else centre
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    return np.clip(radius + 0.5 - np.hypot(xs - c, ys - c), 0.0, 1.0)
+    return np.clip(radius + 0.5 - np.hypot(xs - cx, ys - cy), 0.0, 1.0)
 
 
 class GazeLayer:
@@ -51,31 +52,33 @@ class GazeLayer:
         # Iris painted beyond the lid landmarks (their eye is smaller than the painted one):
         # the layer shows the eye there too, or the iris's rest place stayed on every glance.
         self.beyond = np.zeros((h, w), np.uint8)
-        openings = []
+        openings, lid_edges = [], []
         for eye in (0, 1):  # the per-eye masks are joined; each eye's sclera is sampled apart
             centre = rest[_IRIS[eye][0], :2]
             radius = IRIS_SCALE * float(np.linalg.norm(rest[list(_IRIS[eye][1:]), :2] - centre, axis=1).mean())
             opening = np.zeros((h, w), np.uint8)
             cv2.fillPoly(opening, [np.round(eye_contour(rest, eye) * 4).astype(np.int32)], 255, shift=2)
-            radius = iris_extent(crop_image, opening, centre, radius)
-            beyond = iris_beyond_lids(crop_image, opening, centre, radius)
+            painted, radius = iris_extent(crop_image, opening, centre, radius)
+            beyond = iris_beyond_lids(crop_image, opening, painted, radius)
             self.beyond |= beyond
             opening |= beyond
             openings.append(opening)
+            lid_edges.append(cv2.dilate(beyond, np.ones((3, 3), np.uint8)) & ~opening)
             half = int(np.ceil(radius)) + 2
-            x0, y0 = np.round(centre).astype(int) - half
+            x0, y0 = np.round(painted).astype(int) - half
             if radius < MIN_IRIS_RADIUS or x0 < 0 or y0 < 0 or x0 + 2 * half + 1 > w or y0 + 2 * half + 1 > h:
                 self.patches.append(None)
                 continue
             box = (slice(y0, y0 + 2 * half + 1), slice(x0, x0 + 2 * half + 1))
-            disc = _disc(2 * half + 1, radius)
+            pivot = painted - (x0, y0)
+            disc = _disc(2 * half + 1, radius, pivot)
             seen = (opening[box] > 0) & (disc > 0.5)
-            patch = _complete_iris(crop_image[box].copy(), seen)
-            self.patches.append(IrisPatch(patch, disc, centre.copy(), radius))
-            # The iris and its dark rim (a pixel past its landmark radius) are painted out.
-            ring = (_disc(2 * half + 1, radius + 1.0) > 0.05).astype(np.uint8) * 255
+            patch = _complete_iris(crop_image[box].copy(), seen, pivot)
+            self.patches.append(IrisPatch(patch, disc, pivot, painted - centre, radius))
+            # The iris and its dark rim (a pixel past its painted radius) are painted out.
+            ring = (_disc(2 * half + 1, radius + 1.0, pivot) > 0.05).astype(np.uint8) * 255
             paint_out[box] = np.maximum(paint_out[box], ring & opening[box])
-        self.plate = _sclera_plate(crop_image, openings, paint_out)
+        self.plate = _sclera_plate(crop_image, openings, paint_out, lid_edges)
         self._any_beyond = bool(self.beyond.any())  # most portraits have none: no per-frame remap
 
     def apply(self, canvas: np.ndarray, mx: np.ndarray, my: np.ndarray, posed: np.ndarray,
@@ -103,13 +106,11 @@ class GazeLayer:
                 continue
             sclera = cv2.remap(self.plate, mx[y0:y1, x0:x1], my[y0:y1, x0:x1], cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-            # Iris patch -> canvas: the head's rotation and scale about the patch centre, then
-            # to the posed iris centre.
-            size = patch.image.shape[0]
-            c = (size - 1) / 2
+            # Iris patch -> canvas: the head's rotation and scale about the painted iris's
+            # centre, then to the posed iris centre (and the painted centre's own offset from it).
             m = np.zeros((2, 3))
             m[:, :2] = rotation[:2, :2] * scale
-            m[:, 2] = posed[_IRIS[eye][0], :2] - (x0, y0) - m[:, :2] @ (c, c)
+            m[:, 2] = posed[_IRIS[eye][0], :2] + m[:, :2] @ patch.offset - (x0, y0) - m[:, :2] @ patch.pivot
             iris = cv2.warpAffine(patch.image, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
             ia = cv2.warpAffine(patch.alpha, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)[..., None]
@@ -132,55 +133,71 @@ class GazeLayer:
 # human iris's size, and a cartoon's (lp_s7) is about a third wider.
 IRIS_WIDEST = 1.45
 IRIS_WIDER_FROM = 1.1  # a painted iris less than this much wider is left at the landmarks' size
+IRIS_OFF_CENTRE = 0.25  # iris radii the painted iris's centre may lie beside the landmarks'
 IRIS_MIN_CONTRAST = 40.0  # Lab units between the iris's rim and the eye's white: under it, no edge to find
 
 
-def iris_extent(image: np.ndarray, opening: np.ndarray, centre: np.ndarray, radius: float) -> float:
-    """The iris's radius (crop pixels) as painted, about the landmarks' `centre`, from their
-    `radius`: along rows through the iris's middle, outward from inside it to where the eye's
-    white begins (two pixels in a row near the white's colour; a row that meets the lids first
-    says nothing). The farther side wins: a light reflection in the iris (a cartoon's) stops a
-    row short, never long. Left at the landmarks' where no white shows beside the iris, or
-    the painted disc is barely wider.
+def iris_extent(image: np.ndarray, opening: np.ndarray, centre: np.ndarray, radius: float) -> tuple[np.ndarray, float]:
+    """The iris as painted: its centre and radius (crop pixels), from the landmarks' `centre`
+    and `radius`. Along rows through the iris's middle, inward from the farthest it may reach,
+    over the eye's white (nearer its colour than the iris rim's) to the iris's first pixel, so
+    that a light reflection inside a cartoon's iris never stops a row short; a row that
+    meets the lids or no white says nothing. Left at the landmarks' unless white shows on
+    both sides of the iris and the painted disc is wider.
 
-    MediaPipe's iris model puts a human-sized iris in any eye. On a cartoon whose iris is a
-    third wider, the iris patch left a blue ring behind on every glance (a doubled iris, and a
-    glance that MediaPipe read a third as big). Written by hand: OpenCV's circle finders need
-    more of the rim than an eye shows between its lids."""
+    MediaPipe's iris model puts a human-sized iris in any eye, and its centre can sit a pixel
+    or two off a painted one. On a cartoon whose iris is a third wider, the iris patch left a
+    blue ring behind on every glance (a doubled iris, and a glance that MediaPipe read a third
+    as big); taken about the landmarks' centre, a crescent of its rim on the far side. Written
+    by hand: OpenCV's circle finders need more of the rim than an eye shows between its lids."""
     h, w = image.shape[:2]
     cx, cy = float(centre[0]), float(centre[1])
-    reach = IRIS_WIDEST * radius + 2
+    widest = IRIS_WIDEST * radius + IRIS_OFF_CENTRE * radius
+    reach = widest + 4
     x0, x1 = int(max(np.floor(cx - reach), 0)), int(min(np.ceil(cx + reach) + 1, w))
     y0, y1 = int(max(np.floor(cy - reach), 0)), int(min(np.ceil(cy + reach) + 1, h))
+    unchanged = (np.asarray(centre, np.float64).copy(), radius)
     lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
     inside = opening[y0:y1, x0:x1] > 0
     ys, xs = np.mgrid[y0:y1, x0:x1]
     r = np.hypot(xs - cx, ys - cy)
     rim, white_side = lab[inside & (r >= 0.7 * radius) & (r <= radius)], lab[inside & (r > 1.2 * radius)]
     if len(rim) < 4 or len(white_side) < 6:
-        return radius
+        return unchanged
     white = np.median(white_side[white_side[:, 0] >= np.quantile(white_side[:, 0], 0.7)], axis=0)
-    contrast = float(np.linalg.norm(np.median(rim, axis=0) - white))
-    if contrast < IRIS_MIN_CONTRAST:
-        return radius
-    near_white = 0.35 * contrast
-    d = np.linalg.norm(lab - white, axis=2)
+    rim_c = np.median(rim, axis=0)
+    if float(np.linalg.norm(rim_c - white)) < IRIS_MIN_CONTRAST:
+        return unchanged
+    whiter = np.linalg.norm(lab - white, axis=2) < np.linalg.norm(lab - rim_c, axis=2)
     edges: dict[int, list[float]] = {-1: [], 1: []}
     for y in range(max(int(np.ceil(cy - 0.4 * radius)), y0), min(int(np.floor(cy + 0.4 * radius)), y1 - 1) + 1):
-        row, ins = d[y - y0], inside[y - y0]
         for step in (-1, 1):
-            x = int(round(cx + step * 0.6 * radius)) - x0
-            if not (0 <= x < x1 - x0 and ins[x]) or row[x] < near_white:
-                continue
-            while 0 <= x + 2 * step < x1 - x0 and ins[x + 2 * step] and abs(x + step + x0 - cx) <= IRIS_WIDEST * radius:
-                if row[x + step] < near_white and row[x + 2 * step] < near_white:
-                    t = (row[x] - near_white) / max(row[x] - row[x + step], 1e-6)
-                    edges[step].append(x + step * t + x0)
-                    break
-                x += step
-    sides = [abs(float(np.median(v)) - cx) for v in edges.values() if len(v) >= 3]
-    wide = max(sides, default=0.0)
-    return min(wide, IRIS_WIDEST * radius) if wide >= IRIS_WIDER_FROM * radius else radius
+            # Inward from the farthest the iris may reach: past the eye's white to the first
+            # pixel of the iris (a reflection inside it is never reached).
+            xs_in = np.round(cx + step * np.arange(widest, 0.6 * radius, -1.0)).astype(int) - x0
+            xs_in = xs_in[(xs_in >= 0) & (xs_in < x1 - x0)]
+            i = _first_after_white(whiter[y - y0, xs_in], inside[y - y0, xs_in])
+            if i is not None:
+                edges[step].append(float(xs_in[i] + x0) + step * 0.5)  # between it and the white
+    found = {k: float(np.median(v)) for k, v in edges.items() if len(v) >= 3}
+    if len(found) < 2:
+        return unchanged
+    painted = np.array([(found[-1] + found[1]) / 2, cy])
+    wide = (found[1] - found[-1]) / 2
+    if abs(painted[0] - cx) > IRIS_OFF_CENTRE * radius or wide < IRIS_WIDER_FROM * radius:
+        return unchanged
+    return painted, min(wide, IRIS_WIDEST * radius)
+
+
+def _first_after_white(light: np.ndarray, inside: np.ndarray) -> int | None:
+    """Index of the first pixel, along a walk, that is not `light` after at least two light
+    ones in a row, all inside the eye; None if there is none."""
+    run = 0
+    for i, (is_light, is_in) in enumerate(zip(light, inside)):
+        if is_in and not is_light and run >= 2:
+            return i
+        run = run + 1 if (is_in and is_light) else 0
+    return None
 
 
 def iris_beyond_lids(image: np.ndarray, opening: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
@@ -241,13 +258,13 @@ BEYOND_MIN_APART = 30.0  # Lab units between iris and lid line under which nothi
 BEYOND_MIN_HUE_APART = 30.0  # the same in hue (a, b) under which nothing is added above the eye
 
 
-def _complete_iris(patch: np.ndarray, seen: np.ndarray) -> np.ndarray:
+def _complete_iris(patch: np.ndarray, seen: np.ndarray, pivot: np.ndarray) -> np.ndarray:
     """The iris patch with its part hidden under the lids at rest filled in from its mirror
     image across the iris's horizontal midline (an iris is about as dark and as textured above
     as below), and where both halves are hidden, from the visible iris at the same distance
     from its centre (its dark outer ring goes on round it). One flat colour there showed as a
     block with a straight top when a narrow eye's iris moved down, and lid skin left in the
-    patch came along with the iris."""
+    patch came along with the iris. `pivot`: the iris's centre in the patch."""
     if seen.sum() < 5:
         return patch
     mirror = patch[::-1]
@@ -255,9 +272,8 @@ def _complete_iris(patch: np.ndarray, seen: np.ndarray) -> np.ndarray:
     patch[use_mirror] = mirror[use_mirror]
     hidden = ~seen & ~seen[::-1]
     if hidden.any():
-        c = (patch.shape[0] - 1) / 2
         ys, xs = np.mgrid[0:patch.shape[0], 0:patch.shape[1]]
-        ring = np.round(np.hypot(xs - c, ys - c)).astype(int)
+        ring = np.round(np.hypot(xs - pivot[0], ys - pivot[1])).astype(int)
         known = np.unique(ring[seen])
         colours = np.array([np.median(patch[seen & (ring == k)], axis=0) for k in known])
         # Each hidden pixel takes the nearest ring (in radius) that shows.
@@ -276,7 +292,8 @@ def _sclera_colour(image: np.ndarray, opening: np.ndarray, iris: np.ndarray) -> 
     return np.median(light, axis=0)
 
 
-def _sclera_plate(image: np.ndarray, openings: list[np.ndarray], paint_out: np.ndarray) -> np.ndarray:
+def _sclera_plate(image: np.ndarray, openings: list[np.ndarray], paint_out: np.ndarray,
+                  lid_edges: list[np.ndarray]) -> np.ndarray:
     """The crop with each iris painted out in the eye's own white.
 
     The painted-out disc is filled from the eye's own pixels round it inside the opening, never
@@ -291,7 +308,7 @@ def _sclera_plate(image: np.ndarray, openings: list[np.ndarray], paint_out: np.n
     if not paint_out.any():
         return image
     plate = image.astype(np.float32)
-    for opening in openings:
+    for opening, lid_edge in zip(openings, lid_edges):
         region = (paint_out > 0) & (opening > 0)
         if not region.any():
             continue
@@ -306,7 +323,25 @@ def _sclera_plate(image: np.ndarray, openings: list[np.ndarray], paint_out: np.n
             elif white is not None:
                 plate[y, xs] = white
         _smooth_inside(plate, region, opening > 0)
+        _soften_lid_edge(plate, region, lid_edge > 0)
     return np.clip(plate + 0.5, 0, 255).astype(np.uint8)
+
+
+LID_EDGE_BLEND = 0.5  # share of the lid line's colour given to the fill's pixels touching it
+
+
+def _soften_lid_edge(plate: np.ndarray, region: np.ndarray, lid: np.ndarray) -> None:
+    """Where the iris lay under a drawn lid line, past the landmarks (`iris_beyond_lids`), the
+    fill's pixels touching the line take some of its colour (in place): filled from the eye
+    alone, a glance down uncovered a white band with a pixel-stepped edge against the line.
+    (Filled towards the line all the way, the band went a grey smudge on a sideways glance.)"""
+    if not lid.any():
+        return
+    weight = lid.astype(np.float32)
+    near = cv2.blur(weight, (3, 3))
+    touching = region & (near > 0)
+    lid_colour = cv2.blur(plate * weight[..., None], (3, 3)) / np.maximum(near, 1e-6)[..., None]
+    plate[touching] += LID_EDGE_BLEND * (lid_colour[touching] - plate[touching])
 
 
 def _smooth_inside(image: np.ndarray, region: np.ndarray, inside: np.ndarray, steps: int = 200) -> None:

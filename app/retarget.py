@@ -398,6 +398,45 @@ JAW_SPREAD = 0.6  # mouth widths past each corner over which the jaw's rise fade
 JAW_BLEND = 0.5  # of the chin's distance below the lips: where the lips' move has become the jaw's
 
 
+# Relative openness over which the lids' shared move (`aperture_shift`) fades in: a blink's
+# own move of the lids' midline is the blink's (SHUT_LID_GAP and the meeting line), not a glance.
+APERTURE_FROM, APERTURE_FULL = 0.5, 0.8
+
+
+def eye_width(points: np.ndarray, corners) -> float:
+    return max(float(np.linalg.norm(points[corners[0], :2] - points[corners[1], :2])), 1e-6)
+
+
+def aperture_shift(expression: np.ndarray, corners, upper, lower) -> np.ndarray:
+    """(2,) how far the driver's eye opening moved as a whole against its corners (face sizes):
+    the mean move of its lid points less its corners'. Lids follow the eye's vertical turn (on
+    lp_d3, lp_d12 and a webcam clip the lids' midline moves with the iris, correlation
+    0.7-0.9, about a third as far), which the openness alone (a gap) cannot carry."""
+    lids = expression[[*upper, *lower], :2].mean(axis=0)
+    return lids - expression[list(corners), :2].mean(axis=0)
+
+
+def _move_aperture(pts: np.ndarray, base: np.ndarray, corners, upper, lower, shift: np.ndarray,
+                   driver_width: float | None, face_size: float, k: float) -> None:
+    """Move the posed lids (in place) across the eye by the driver's `shift` (face sizes, from
+    `aperture_shift`), as a share of its eye's width (`driver_width`, face sizes; without it,
+    as a share of the avatar's `face_size`) laid on the avatar's; most in the middle of the eye,
+    none at its corners, fading out as the eye shuts (`k`, its relative openness)."""
+    weight = float(np.clip((k - APERTURE_FROM) / (APERTURE_FULL - APERTURE_FROM), 0.0, 1.0))
+    if weight <= 0.0:
+        return
+    a, b = base[corners[0], :2], base[corners[1], :2]
+    width = eye_width(base, corners)
+    e = (b - a) / width
+    n = np.array([-e[1], e[0]])
+    across = float(shift @ n) * (width / driver_width if driver_width else face_size)
+    idx = [*upper, *lower]
+    u = np.clip((base[idx, :2] - a) @ e / width, 0.0, 1.0)
+    bump = 4.0 * u * (1.0 - u)
+    # Scaled so the lids' mean move is the driver's (the corners stay).
+    pts[idx, :2] += np.outer(bump / max(float(bump.mean()), 1e-6) * across * weight, n)
+
+
 # Openness (relative to rest) from which the iris takes the whole gaze; below it the iris is
 # laid between the closing lids and its gaze fades with them (a shut eye's iris is at rest).
 GAZE_FULL_FROM = 0.5
@@ -607,7 +646,8 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     else:
         frame = np.eye(3)
     lips = close_rest_lips(base)
-    pts = lips + (motion.expression @ frame.T) * f * gains[:, None]
+    expression = motion.expression @ frame.T
+    pts = lips + expression * f * gains[:, None]
     pts = _uncross_lips(lips, pts, parts["mouth"])
 
     ratios = _paired_blink(1.0 + settings.eyes_gain * (motion.eye_openness - 1.0), settings)
@@ -619,6 +659,10 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         meet = low + 0.25 * (up - low)
         pts[list(upper)] = meet + (up - meet) * k
         pts[list(lower)] = meet + (low - meet) * k
+        driver_width = eye_width(reference.landmarks, corners) / reference.size if reference is not None else None
+        _move_aperture(pts, base, corners, upper, lower,
+                       aperture_shift(expression, corners, upper, lower) * settings.eyes_gain, driver_width, f,
+                       float(k))
         shift = _gaze_shift(base, pts, corners, upper, lower, iris, motion.gaze[eye] * settings.gaze_gain)
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift

@@ -193,6 +193,50 @@ def test_gaze_gain_scales_the_glance_and_zero_keeps_the_iris_still(data_dir):
     assert moved[0.5] == pytest.approx(moved[1.0] / 2, rel=0.05)
 
 
+def test_the_lids_follow_the_drivers_eye_opening_up_and_down(data_dir):
+    """A glance down carries the lids down with it (on real footage the lids' midline moves
+    with the iris, about a third as far): the driver's eye opening moving as a whole against
+    its corners moves the avatar's, as the same share of its eye's width, with the gap kept.
+    Placed from the openness alone, the avatar's lids stayed where they rest; a shut eye's
+    lids still meet where a blink lays them."""
+    from app.retarget import DriverReference, RetargetSettings, apply_motion, measure_motion
+
+    avatar = load_avatar(data_dir / "portraits" / "astronaut.png")
+    rest = avatar.face.landmarks
+    ref = DriverReference.from_landmarks(rest)
+    eyes = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
+            (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER))
+
+    def lids_drop(points: np.ndarray) -> list[float]:
+        out = []
+        for corners, upper, lower in eyes:
+            width = np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
+            idx = [*upper, *lower]
+            out.append(float((points[idx, 1] - rest[idx, 1]).mean() / width))
+        return out
+
+    down = rest.copy()
+    for corners, upper, lower in eyes:
+        width = np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
+        down[[*upper, *lower], 1] += 0.04 * width
+    posed = apply_motion(avatar.face, measure_motion(ref, down), RetargetSettings(), reference=ref).landmarks
+    assert all(0.025 < d < 0.055 for d in lids_drop(posed)), lids_drop(posed)
+    gap = [np.linalg.norm(posed[list(u), :2] - posed[list(lo), :2], axis=1).mean()
+           / np.linalg.norm(rest[list(u), :2] - rest[list(lo), :2], axis=1).mean() for _, u, lo in eyes]
+    assert all(0.9 < g < 1.1 for g in gap), gap
+
+    shut = down.copy()
+    for corners, upper, lower in eyes:
+        shut[list(upper), :2] = shut[list(lower), :2]  # shut, its lids meeting low in the eye
+    shut_posed = apply_motion(avatar.face, measure_motion(ref, shut), RetargetSettings(), reference=ref).landmarks
+    plain = apply_motion(avatar.face, measure_motion(ref, rest), RetargetSettings(), reference=ref).landmarks
+    for corners, upper, lower in eyes:
+        meet = shut_posed[[*upper, *lower], :2].mean(axis=0)
+        rest_meet = (0.75 * rest[list(lower), :2] + 0.25 * rest[list(upper), :2]).mean(axis=0)
+        assert np.linalg.norm(meet - rest_meet) < 0.02 * np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
+    assert np.allclose(lids_drop(plain), 0.0, atol=1e-6)
+
+
 def test_self_reenacted_glances_read_as_big_as_the_real_ones(data_dir):
     """lp_d10 driving its own first frame: the output's iris, read by MediaPipe, moves about as
     far as the real one in the same frames. Copied as MediaPipe reads the driver, it moved 0.75

@@ -55,12 +55,17 @@ class WarpRig:
     triangles: np.ndarray  # (T, 3) int
     tri_index: np.ndarray  # (G*G, 3) int64: control points of the triangle holding each grid point
     tri_weight: np.ndarray  # (G*G, 3) float32: barycentric weights
+    # (N, 2) pixels: where each landmark's control point lies from the landmark itself, at rest
+    # and posed alike (`jaw_offsets`: the jaw's, a little outside it, on the face's edge).
+    landmark_offset: np.ndarray | None = None
 
     def displacement(self, posed_landmarks: np.ndarray, ring_shift) -> np.ndarray:
         """(V, 2) control-point displacement in normalised crop units ([-1, 1] spans the crop)."""
         dst = self.source_points.copy()
         n = lm.NUM_LANDMARKS
         dst[:n] = posed_landmarks[:, :2] - (self.crop.x0, self.crop.y0)
+        if self.landmark_offset is not None:
+            dst[:n] += self.landmark_offset
         ring = self.source_points[n:n + RING_POINTS]
         # Ring points pulled onto the crop border (the image edge clipped the crop) stay still
         # with it: the warp is the identity all round the border.
@@ -213,7 +218,8 @@ def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int
         np.stack([tb * cw, np.zeros_like(tb)], 1), np.stack([np.full_like(tb, cw), tb * ch], 1),
         np.stack([cw - tb * cw, np.full_like(tb, ch)], 1), np.stack([np.zeros_like(tb), ch - tb * ch], 1),
     ])
-    pts = np.concatenate([landmarks[:, :2] - origin, inner - origin, outer - origin, border]).astype(np.float64)
+    offset = jaw_offsets(landmarks)
+    pts = np.concatenate([landmarks[:, :2] + offset - origin, inner - origin, outer - origin, border]).astype(np.float64)
     # Rings may overhang a crop that the image border clipped: pull them inside, they still
     # bound the face there.
     pts[lm.NUM_LANDMARKS:] = np.clip(pts[lm.NUM_LANDMARKS:], [0, 0], [cw, ch])
@@ -223,7 +229,33 @@ def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int
 
     triangles = _delaunay(pts, (cw, ch))
     tri_index, tri_weight = _rasterise(pts, triangles, (cw, ch), grid_size)
-    return WarpRig(crop, grid_size, pts, inner, triangles, tri_index, tri_weight)
+    return WarpRig(crop, grid_size, pts, inner, triangles, tri_index, tri_weight, offset)
+
+
+# Face half-sizes beyond the jaw's landmarks at which its control points lie. MediaPipe's oval
+# runs a few pixels inside the drawn or photographed jaw: the jaw's edge then lay in the long
+# thin triangles between the oval and the ring round the head, each stretched its own way on a
+# turn, and the edge bent at each of their seams (a jagged, notched jaw under the ear).
+JAW_MARGIN = 0.05
+
+
+def jaw_offsets(landmarks: np.ndarray) -> np.ndarray:
+    """(N, 2) pixels: the jaw's oval landmarks' control points moved out along the oval's
+    normal by JAW_MARGIN face half-sizes, easing in from the eyes' line down; zero elsewhere."""
+    out = np.zeros((len(landmarks), 2))
+    idx = list(lm.FACE_OVAL)
+    oval = landmarks[idx, :2].astype(np.float64)
+    lo, hi = oval.min(axis=0), oval.max(axis=0)
+    half = float((hi - lo).mean()) / 2
+    centre = (lo + hi) / 2
+    tangent = np.roll(oval, -1, axis=0) - np.roll(oval, 1, axis=0)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    normal *= np.sign(np.sum(normal * (oval - centre), axis=1, keepdims=True) + 1e-12)  # outward
+    eyes_y = landmarks[[*lm.RIGHT_EYE_CORNERS, *lm.LEFT_EYE_CORNERS], 1].mean()
+    ease = np.clip((oval[:, 1] - eyes_y) / max(0.3 * (hi[1] - lo[1]) / 2, 1e-6), 0.0, 1.0)
+    out[idx] = normal * (JAW_MARGIN * half * ease)[:, None]
+    return out
 
 
 def _delaunay(pts: np.ndarray, size: tuple[float, float]) -> np.ndarray:

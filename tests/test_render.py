@@ -507,3 +507,36 @@ def test_teeth_are_rounded_one_by_one_with_faint_joins():
     middle = (TOOTH_JOINS[1] + TOOTH_JOINS[2]) / 2 * width
     assert side[np.argmin(np.abs(off - middle))] < 0.05 and side[np.argmin(np.abs(off - TOOTH_JOINS[2] * width))] > 0.95
     assert (join > 0.5).mean() < 0.15  # the joins are narrow lines, not bands
+
+
+@pytest.mark.parametrize("yaw", [-0.4, 0.4])
+def test_a_turned_jaw_keeps_a_smooth_convex_edge_under_the_ear(data_dir, yaw):
+    """lp_s7 (a cartoon on a plain background) turned about 23 degrees either way: below the
+    near ear the jaw's edge curves in smoothly towards the chin, never notched (locally
+    concave). MediaPipe's oval runs a few pixels inside the drawn jaw, so the edge lay in the
+    long thin triangles between the oval and the ring round the head, each stretched its own
+    way on a turn, and it bent at their seams: a notch 4 px deep under the ear. The jaw's
+    control points now lie on the edge (`rig.jaw_offsets`)."""
+    import dataclasses
+
+    avatar = load_avatar(data_dir / "portraits" / "lp_s7.jpg")
+    renderer = Renderer(avatar, TorchFieldEngine(avatar.rig.grid_size))
+    background = np.median(avatar.image[:40, -40:].reshape(-1, 3).astype(float), axis=0)
+    posed = apply_motion(avatar.face, dataclasses.replace(Motion.neutral(), rotation=np.array([0.0, yaw, 0.0])),
+                         RetargetSettings())
+    out = renderer.render(posed).astype(float)
+    pts = posed.landmarks
+    oval = pts[list(lm.FACE_OVAL), :2]
+    near = 1 if oval[:, 0].max() - pts[1, 0] > pts[1, 0] - oval[:, 0].min() else -1  # the wider side
+    top, height = pts[lm.FACE_OVAL[0], 1], np.ptp(oval[:, 1])
+    edge = []
+    for y in range(int(top + 0.55 * height), int(oval[:, 1].max() - 0.1 * height)):
+        xs = np.arange(int(oval[:, 0].mean()), out.shape[1]) if near > 0 else np.arange(int(oval[:, 0].mean()), -1, -1)
+        outside = xs[np.linalg.norm(out[y, xs] - background, axis=1) <= 30]
+        edge.append(outside[0])
+    edge = np.array(edge, float)
+    below_ear = edge[int(np.abs(np.diff(edge)).argmax()) + 3:]  # the ear's bottom is the edge's one jump
+    assert len(below_ear) > 40
+    k = 6
+    bend = near * (below_ear[2 * k:] - 2 * below_ear[k:-k] + below_ear[:-2 * k])
+    assert bend.max() < 2.5, bend.max()

@@ -147,6 +147,8 @@ class WarpRig:
         border) on the left, right, top and bottom, 0 where the crop cuts the face off: the
         band that a head shift the other way stretches to fill the gap the face leaves."""
         face = self.source_points[:lm.NUM_LANDMARKS]
+        if self.landmark_offset is not None:  # the landmarks', not their control points' (`jaw_offsets`)
+            face = face - self.landmark_offset
         still = self.source_points[lm.NUM_LANDMARKS + RING_POINTS:lm.NUM_LANDMARKS + 2 * RING_POINTS]
         lo_f, hi_f = face.min(axis=0), face.max(axis=0)
         lo_s, hi_s = still.min(axis=0), still.max(axis=0)
@@ -218,7 +220,7 @@ def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int
         np.stack([tb * cw, np.zeros_like(tb)], 1), np.stack([np.full_like(tb, cw), tb * ch], 1),
         np.stack([cw - tb * cw, np.full_like(tb, ch)], 1), np.stack([np.zeros_like(tb), ch - tb * ch], 1),
     ])
-    offset = jaw_offsets(landmarks)
+    offset = _within_room(jaw_offsets(landmarks), landmarks[:, :2] - origin, (crop.width - 1, crop.height - 1), grid_size)
     pts = np.concatenate([landmarks[:, :2] + offset - origin, inner - origin, outer - origin, border]).astype(np.float64)
     # Rings may overhang a crop that the image border clipped: pull them inside, they still
     # bound the face there.
@@ -237,6 +239,17 @@ def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int
 # thin triangles between the oval and the ring round the head, each stretched its own way on a
 # turn, and the edge bent at each of their seams (a jagged, notched jaw under the ear).
 JAW_MARGIN = 0.05
+
+
+def _within_room(offset: np.ndarray, points: np.ndarray, size: tuple[int, int], grid_size: int) -> np.ndarray:
+    """`offset` shortened where it would carry a point into the band by the crop border where
+    control points are held (`WarpRig._border_weight`): a chin pushed down there on a face
+    that fills its picture moved less than its landmark, and the jaw with it."""
+    span = np.asarray(size, np.float64)
+    held = 2 * BORDER_CELLS * float(span.max()) / max(grid_size - 1, 1)
+    room = np.minimum(points, span - points).min(axis=1) - held  # how far it may go before the band
+    length = np.linalg.norm(offset, axis=1)
+    return offset * np.clip(room / np.maximum(length, 1e-9), 0.0, 1.0)[:, None]
 
 
 def jaw_offsets(landmarks: np.ndarray) -> np.ndarray:

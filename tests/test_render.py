@@ -540,3 +540,32 @@ def test_a_turned_jaw_keeps_a_smooth_convex_edge_under_the_ear(data_dir, yaw):
     k = 6
     bend = near * (below_ear[2 * k:] - 2 * below_ear[k:-k] + below_ear[:-2 * k])
     assert bend.max() < 2.5, bend.max()
+
+
+def test_the_jaws_control_points_leave_the_faces_margin_and_reach_as_they_were(data_dir):
+    """The jaw's control points lie a little outside its landmarks (`rig.jaw_offsets`), but the
+    face's margin to the still ring, which bounds how far a head may turn and shift, is its
+    landmarks': measured on the pushed points, a talking head that fills its picture
+    (hdtf_aoc's first face, cropped as the evaluation crops it) lost 4 px below the chin, its
+    head moved up to 5 px less than the driver's and its self-reenactment AKD rose 4.9 -> 7.4.
+    No pushed point enters the band by the crop border where control points are held."""
+    import dataclasses
+
+    from app.avatar import prepare_avatar
+    from app.evaluate import metrics as M
+    from app.evaluate.reenactment import SELF_FRAMING, SquareCrop
+    from app.tracking import FaceTracker
+    from .helpers import read_frames
+
+    frame = read_frames(data_dir / "driving" / "hdtf_aoc.mp4", limit=1)[0]
+    with FaceTracker() as tracker:
+        pts = tracker.detect(frame)[0].landmarks
+    crop = SquareCrop.around(frame.shape[1::-1], pts[list(lm.FACE_OVAL), :2].mean(axis=0), M.face_size(pts))
+    rig = prepare_avatar(crop.apply(frame), SELF_FRAMING, name="aoc").rig
+    n = lm.NUM_LANDMARKS
+    assert np.abs(rig.landmark_offset).max() > 1.0  # the jaw is pushed out
+    plain_points = rig.source_points.copy()
+    plain_points[:n] -= rig.landmark_offset
+    plain = dataclasses.replace(rig, source_points=plain_points, landmark_offset=None)
+    assert np.allclose(rig.face_margin(), plain.face_margin())
+    assert np.allclose(rig.landmark_reach(), plain.landmark_reach())

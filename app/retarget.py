@@ -401,6 +401,9 @@ JAW_BLEND = 0.5  # of the chin's distance below the lips: where the lips' move h
 # Relative openness over which the lids' shared move (`aperture_shift`) fades in: a blink's
 # own move of the lids' midline is the blink's (SHUT_LID_GAP and the meeting line), not a glance.
 APERTURE_FROM, APERTURE_FULL = 0.5, 0.8
+# Eye widths the opening may move across the eye at most: lids follow a glance by a few
+# hundredths of the eye's width; a tracking glitch is not let throw them further.
+APERTURE_MAX = 0.06
 
 
 def eye_width(points: np.ndarray, corners) -> float:
@@ -430,6 +433,7 @@ def _move_aperture(pts: np.ndarray, base: np.ndarray, corners, upper, lower, shi
     e = (b - a) / width
     n = np.array([-e[1], e[0]])
     across = float(shift @ n) * (width / driver_width if driver_width else face_size)
+    across = float(np.clip(across, -APERTURE_MAX * width, APERTURE_MAX * width))
     idx = [*upper, *lower]
     u = np.clip((base[idx, :2] - a) @ e / width, 0.0, 1.0)
     bump = 4.0 * u * (1.0 - u)

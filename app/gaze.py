@@ -327,7 +327,8 @@ def _sclera_plate(image: np.ndarray, openings: list[np.ndarray], paint_out: np.n
     return np.clip(plate + 0.5, 0, 255).astype(np.uint8)
 
 
-LID_EDGE_BLEND = 0.5  # share of the lid line's colour given to the fill's pixels touching it
+LID_EDGE_BLEND = 0.5  # most of the lid line's colour given to a fill pixel touching it,
+LID_EDGE_FULL = 4 / 9  # where the line covers this much of its 3x3 neighbourhood
 
 
 def _soften_lid_edge(plate: np.ndarray, region: np.ndarray, lid: np.ndarray) -> None:
@@ -341,7 +342,10 @@ def _soften_lid_edge(plate: np.ndarray, region: np.ndarray, lid: np.ndarray) -> 
     near = cv2.blur(weight, (3, 3))
     touching = region & (near > 0)
     lid_colour = cv2.blur(plate * weight[..., None], (3, 3)) / np.maximum(near, 1e-6)[..., None]
-    plate[touching] += LID_EDGE_BLEND * (lid_colour[touching] - plate[touching])
+    # As much of the line's colour as the line covers of the pixel's 3x3 neighbourhood: a
+    # fixed share traced the line's pixel steps as a row of dark teeth.
+    share = np.minimum(LID_EDGE_BLEND * near[touching] / LID_EDGE_FULL, LID_EDGE_BLEND)[:, None]
+    plate[touching] += share * (lid_colour[touching] - plate[touching])
 
 
 def _smooth_inside(image: np.ndarray, region: np.ndarray, inside: np.ndarray, steps: int = 200) -> None:

@@ -34,8 +34,8 @@ class IrisPatch:
     radius: float
 
 
-def _disc(size: int, radius: float, centre: np.ndarray | None = None) -> np.ndarray:
-    cx, cy = ((size - 1) / 2,) * 2 if centre is None else centre
+def _disc(size: int, radius: float, centre: np.ndarray) -> np.ndarray:
+    cx, cy = centre
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     return np.clip(radius + 0.5 - np.hypot(xs - cx, ys - cy), 0.0, 1.0)
 

@@ -406,10 +406,6 @@ APERTURE_FROM, APERTURE_FULL = 0.5, 0.8
 APERTURE_MAX = 0.06
 
 
-def eye_width(points: np.ndarray, corners) -> float:
-    return max(float(np.linalg.norm(points[corners[0], :2] - points[corners[1], :2])), 1e-6)
-
-
 def aperture_shift(expression: np.ndarray, corners, upper, lower) -> np.ndarray:
     """(2,) how far the driver's eye opening moved as a whole against its corners (face sizes):
     the mean move of its lid points less its corners'. Lids follow the eye's vertical turn (on
@@ -428,14 +424,12 @@ def _move_aperture(pts: np.ndarray, base: np.ndarray, corners, upper, lower, shi
     weight = float(np.clip((k - APERTURE_FROM) / (APERTURE_FULL - APERTURE_FROM), 0.0, 1.0))
     if weight <= 0.0:
         return
-    a, b = base[corners[0], :2], base[corners[1], :2]
-    width = eye_width(base, corners)
-    e = (b - a) / width
+    centre, _, e, width = _eye_frame(base, corners, upper, lower)
     n = np.array([-e[1], e[0]])
     across = float(shift @ n) * (width / driver_width if driver_width else face_size)
     across = float(np.clip(across, -APERTURE_MAX * width, APERTURE_MAX * width))
     idx = [*upper, *lower]
-    u = np.clip((base[idx, :2] - a) @ e / width, 0.0, 1.0)
+    u = np.clip((base[idx, :2] - centre) @ e / width + 0.5, 0.0, 1.0)  # 0 and 1 at the corners
     bump = 4.0 * u * (1.0 - u)
     # Scaled so the lids' mean move is the driver's (the corners stay).
     pts[idx, :2] += np.outer(bump / max(float(bump.mean()), 1e-6) * across * weight, n)
@@ -447,7 +441,7 @@ GAZE_FULL_FROM = 0.5
 
 
 def _eye_frame(points: np.ndarray, corners, upper, lower) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(corner midpoint, lid midpoint, unit along the eye, unit across it, width)."""
+    """(corner midpoint, lid midpoint, unit along the eye, width)."""
     a, b = points[corners[0], :2], points[corners[1], :2]
     width = max(float(np.linalg.norm(b - a)), 1e-6)
     e = (b - a) / width
@@ -663,7 +657,8 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         meet = low + 0.25 * (up - low)
         pts[list(upper)] = meet + (up - meet) * k
         pts[list(lower)] = meet + (low - meet) * k
-        driver_width = eye_width(reference.landmarks, corners) / reference.size if reference is not None else None
+        driver_width = (_eye_frame(reference.landmarks, corners, upper, lower)[3] / reference.size
+                        if reference is not None else None)
         _move_aperture(pts, base, corners, upper, lower,
                        aperture_shift(expression, corners, upper, lower) * settings.eyes_gain, driver_width, f,
                        float(k))

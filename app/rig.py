@@ -92,7 +92,7 @@ class WarpRig:
         BORDER_CELLS grid cells of the crop border (or past it), all of it from twice that."""
         src = self.source_points
         size = np.array([self.crop.width - 1, self.crop.height - 1], np.float64)
-        cell = float(size.max()) / max(self.grid_size - 1, 1)
+        cell = _grid_cell(size, self.grid_size)
         near = np.minimum(src, size - src).min(axis=1)
         return np.clip((near - BORDER_CELLS * cell) / (BORDER_CELLS * cell), 0.0, 1.0)
 
@@ -241,12 +241,17 @@ def build_rig(landmarks: np.ndarray, image_size: tuple[int, int], grid_size: int
 JAW_MARGIN = 0.05
 
 
+def _grid_cell(span: np.ndarray, grid_size: int) -> float:
+    """Crop pixels per step of the warp grid, for a crop `span` (width-1, height-1) pixels."""
+    return float(np.max(span)) / max(grid_size - 1, 1)
+
+
 def _within_room(offset: np.ndarray, points: np.ndarray, size: tuple[int, int], grid_size: int) -> np.ndarray:
     """`offset` shortened where it would carry a point into the band by the crop border where
     control points are held (`WarpRig._border_weight`): a chin pushed down there on a face
     that fills its picture moved less than its landmark, and the jaw with it."""
     span = np.asarray(size, np.float64)
-    held = 2 * BORDER_CELLS * float(span.max()) / max(grid_size - 1, 1)
+    held = 2 * BORDER_CELLS * _grid_cell(span, grid_size)  # `_border_weight`'s full move starts there
     room = np.minimum(points, span - points).min(axis=1) - held  # how far it may go before the band
     length = np.linalg.norm(offset, axis=1)
     return offset * np.clip(room / np.maximum(length, 1e-9), 0.0, 1.0)[:, None]

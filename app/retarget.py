@@ -404,6 +404,11 @@ APERTURE_FROM, APERTURE_FULL = 0.5, 0.8
 # Eye widths the opening may move across the eye at most: lids follow a glance by a few
 # hundredths of the eye's width; a tracking glitch is not let throw them further.
 APERTURE_MAX = 0.06
+# Shares of the iris's own move across the eye that its upper and lower lids take with it
+# (`_ride_lids`). A real upper lid keeps about the same cover over the iris as the eye turns up
+# or down, which is what keeps a painted iris's unpainted top hidden; the lower lid follows a
+# little (on the footage it varies from clip to clip, on average well under the upper's).
+UPPER_LID_RIDE, LOWER_LID_RIDE = 1.0, 0.3
 
 
 def aperture_shift(expression: np.ndarray, corners, upper, lower) -> np.ndarray:
@@ -415,24 +420,62 @@ def aperture_shift(expression: np.ndarray, corners, upper, lower) -> np.ndarray:
     return lids - expression[list(corners), :2].mean(axis=0)
 
 
+def _aperture_weight(k: float) -> float:
+    """How much of a glance's move the lids take at relative openness `k`: none on a shutting
+    eye (a blink's own move of the lids is the blink's), all from APERTURE_FULL."""
+    return float(np.clip((k - APERTURE_FROM) / (APERTURE_FULL - APERTURE_FROM), 0.0, 1.0))
+
+
+def _lid_bump(base: np.ndarray, corners, upper, lower, idx) -> tuple[np.ndarray, np.ndarray, float]:
+    """(bump, n, width): per point of `idx`, 1 in the middle of the eye and 0 at its corners;
+    the unit across the eye (image-down for a level eye) and the eye's width."""
+    centre, _, e, width = _eye_frame(base, corners, upper, lower)
+    u = np.clip((base[idx, :2] - centre) @ e / width + 0.5, 0.0, 1.0)  # 0 and 1 at the corners
+    return 4.0 * u * (1.0 - u), np.array([-e[1], e[0]]), width
+
+
 def _move_aperture(pts: np.ndarray, base: np.ndarray, corners, upper, lower, shift: np.ndarray,
-                   driver_width: float | None, face_size: float, k: float) -> None:
+                   driver_width: float | None, face_size: float, k: float) -> float:
     """Move the posed lids (in place) across the eye by the driver's `shift` (face sizes, from
     `aperture_shift`), as a share of its eye's width (`driver_width`, face sizes; without it,
     as a share of the avatar's `face_size`) laid on the avatar's; most in the middle of the eye,
-    none at its corners, fading out as the eye shuts (`k`, its relative openness)."""
-    weight = float(np.clip((k - APERTURE_FROM) / (APERTURE_FULL - APERTURE_FROM), 0.0, 1.0))
+    none at its corners, fading out as the eye shuts (`k`, its relative openness). Returns the
+    middle of the lids' move, in the avatar's eye widths."""
+    weight = _aperture_weight(k)
     if weight <= 0.0:
-        return
-    centre, _, e, width = _eye_frame(base, corners, upper, lower)
-    n = np.array([-e[1], e[0]])
+        return 0.0
+    idx = [*upper, *lower]
+    bump, n, width = _lid_bump(base, corners, upper, lower, idx)
     across = float(shift @ n) * (width / driver_width if driver_width else face_size)
     across = float(np.clip(across, -APERTURE_MAX * width, APERTURE_MAX * width))
-    idx = [*upper, *lower]
-    u = np.clip((base[idx, :2] - centre) @ e / width + 0.5, 0.0, 1.0)  # 0 and 1 at the corners
-    bump = 4.0 * u * (1.0 - u)
     # Scaled so the lids' mean move is the driver's (the corners stay).
-    pts[idx, :2] += np.outer(bump / max(float(bump.mean()), 1e-6) * across * weight, n)
+    gain = across * weight / max(float(bump.mean()), 1e-6)
+    pts[idx, :2] += np.outer(bump * gain, n)
+    return gain / width
+
+
+def _ride_lids(pts: np.ndarray, base: np.ndarray, corners, upper, lower, iris_move: float, moved: float,
+               k: float) -> None:
+    """Carry the posed lids (in place) with the iris's own move across the eye (`iris_move`,
+    eye widths, image-down positive, against the corners): the upper lid by UPPER_LID_RIDE of
+    it and the lower by LOWER_LID_RIDE, in the middle of the eye, none at the corners, as far
+    as the driver's lids (`moved`, the middle of `_move_aperture`'s move) have not already
+    gone that way; fading as the eye shuts, as theirs does. A painted iris shows only what its
+    lids left uncovered: moved without them, a glance down uncovered its hidden top as a flat
+    white cap over a shrunken iris (a startled stare, not a look down), and a glance up slid
+    it under the upper lid (a sleepy half-lidded look). The driver's lids alone do not carry
+    the portrait's with its iris: that iris moves GAZE_READ_GAIN times as far as MediaPipe
+    reads the driver's, and the lids' own move is capped and fades as the eye narrows."""
+    weight = _aperture_weight(k)
+    if weight <= 0.0 or iris_move == 0.0:
+        return
+    for lid, ride in ((upper, UPPER_LID_RIDE), (lower, LOWER_LID_RIDE)):
+        want = ride * iris_move * weight
+        extra = want - moved if want * moved > 0.0 else want  # the driver's own move counts
+        if extra * want <= 0.0:
+            continue
+        bump, n, width = _lid_bump(base, corners, upper, lower, list(lid))
+        pts[list(lid), :2] += np.outer(bump * extra * width, n)
 
 
 # Openness (relative to rest) from which the iris takes the whole gaze; below it the iris is
@@ -447,6 +490,17 @@ def _eye_frame(points: np.ndarray, corners, upper, lower) -> tuple[np.ndarray, n
     e = (b - a) / width
     mid = (points[list(upper), :2].mean(axis=0) + points[list(lower), :2].mean(axis=0)) / 2
     return (a + b) / 2, mid, e, width
+
+
+def _across_move(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris, shift: np.ndarray) -> float:
+    """How far the iris centre moved across its eye (eye widths, image-down positive) when it
+    moves by `shift` (pixels, as `_gaze_shift` gives it): its place against the posed corners
+    less its rest place against the rest corners."""
+    c0, _, e0, w0 = _eye_frame(base, corners, upper, lower)
+    c1, _, e1, w1 = _eye_frame(posed, corners, upper, lower)
+    centre = base[iris[0], :2]
+    n0, n1 = np.array([-e0[1], e0[0]]), np.array([-e1[1], e1[0]])
+    return float((centre + shift - c1) @ n1 / w1 - (centre - c0) @ n0 / w0)
 
 
 def _gaze_shift(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris, gaze: np.ndarray) -> np.ndarray:
@@ -659,10 +713,13 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
         pts[list(lower)] = meet + (low - meet) * k
         driver_width = (_eye_frame(reference.landmarks, corners, upper, lower)[3] / reference.size
                         if reference is not None else None)
-        _move_aperture(pts, base, corners, upper, lower,
-                       aperture_shift(expression, corners, upper, lower) * settings.eyes_gain, driver_width, f,
-                       float(k))
+        moved = _move_aperture(pts, base, corners, upper, lower,
+                               aperture_shift(expression, corners, upper, lower) * settings.eyes_gain, driver_width,
+                               f, float(k))
         shift = _gaze_shift(base, pts, corners, upper, lower, iris, motion.gaze[eye] * settings.gaze_gain)
+        _ride_lids(pts, base, corners, upper, lower, _across_move(base, pts, corners, upper, lower, iris, shift),
+                   moved,
+                   float(k))
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift
         if k < GAZE_FULL_FROM:

@@ -244,6 +244,52 @@ def test_the_lids_follow_the_drivers_eye_opening_up_and_down(data_dir):
     assert all(d < 0.1 for d in lids_drop(posed)), lids_drop(posed)
 
 
+def test_the_upper_lid_rides_on_a_glance_up_and_down(data_dir):
+    """A painted iris shows only what its lids leave uncovered: moved down alone, its hidden
+    top came out as a flat white cap over a shrunken iris (a startled stare, not a look down),
+    and moved up it slid under the upper lid. The upper lid now takes the iris's move across
+    the eye with it and the lower lid a little of it, none at the corners; where the driver's
+    own lids have already moved that way, that move counts towards it."""
+    import dataclasses
+
+    from app.retarget import DriverReference, Motion, RetargetSettings, apply_motion, measure_motion
+
+    avatar = load_avatar(data_dir / "portraits" / "astronaut.png")
+    rest = avatar.face.landmarks
+    eyes = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
+            (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, lm.LEFT_IRIS))
+
+    def moves(points: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Per eye: the iris centre's, the upper and lower lids' middles' and the corners' moves
+        down the image, in eye widths."""
+        out = []
+        for corners, upper, lower, iris in eyes:
+            width = np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
+            mid_up, mid_low = list(upper[2:5]), list(lower[2:5])
+            out.append(tuple(float((points[idx, 1] - rest[idx, 1]).mean() / width)
+                             for idx in ([iris[0]], mid_up, mid_low, list(corners))))
+        return out
+
+    for gy in (-0.1, 0.1):
+        glance = dataclasses.replace(Motion.neutral(), gaze=np.array([[0.0, gy], [0.0, gy]]))
+        for iris, up, low, corner in moves(apply_motion(avatar.face, glance, RetargetSettings()).landmarks):
+            assert abs(iris) > 0.05, iris
+            assert 0.8 * abs(iris) < up * np.sign(iris) < 1.3 * abs(iris), (gy, iris, up)
+            assert 0.0 < low * np.sign(iris) < 0.5 * abs(iris), (gy, iris, low)
+            assert abs(corner) < 1e-9
+
+    # The driver's lids already moved down with its eye: the upper lid goes no further than
+    # the iris asks (the two moves are not added).
+    ref = DriverReference.from_landmarks(rest)
+    down = rest.copy()
+    for corners, upper, lower, _ in eyes:
+        width = np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
+        down[[*upper, *lower], 1] += 0.04 * width
+    motion = dataclasses.replace(measure_motion(ref, down), gaze=np.array([[0.0, 0.1], [0.0, 0.1]]))
+    for iris, up, _, _ in moves(apply_motion(avatar.face, motion, RetargetSettings(), reference=ref).landmarks):
+        assert 0.8 * iris < up < 1.3 * iris, (iris, up)
+
+
 def test_self_reenacted_glances_read_as_big_as_the_real_ones(data_dir):
     """lp_d10 driving its own first frame: the output's iris, read by MediaPipe, moves about as
     far as the real one in the same frames. Copied as MediaPipe reads the driver, it moved 0.75

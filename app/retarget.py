@@ -249,14 +249,36 @@ def _blink_curve(ratio: float, closed_below: float, open_above: float) -> float:
 # tracker reads the two lids of one blink a frame or a few tenths apart, and one eye shut
 # beside a half-open one read as a wink (4 of 9 blinks checked). A real wink differs by more.
 WINK_SPREAD = 0.35
+WINK_FADE = 0.05  # under WINK_SPREAD, over which the pairing fades out (no jump where a wink starts)
+PAIR_OPEN = 1.0  # relative openness of the more open eye from which the eyes are no longer paired
+
+
+def conjugate_gaze(gaze: np.ndarray, openness: np.ndarray) -> np.ndarray:
+    """(2, 2) the eyes' gaze with one height for both: their heights' mean, each weighted by its
+    eye's relative openness (none from a shut eye, whose iris reading is a guess). Eyes turn up
+    and down together; MediaPipe reads each eye's height with its own noise, a few hundredths
+    of an eye's width apart on a steady stare, and once the lids ride on the iris
+    (`_ride_lids`) that noise put one lid lower than the other: a flickering half-wink."""
+    gaze = np.array(gaze, np.float64)
+    w = np.clip(np.asarray(openness, np.float64), 0.0, 1.0)
+    if w.sum() > 1e-6:
+        gaze[:, 1] = float((gaze[:, 1] * w).sum() / w.sum())
+    return gaze
 
 
 def _paired_blink(ratios: np.ndarray, settings: RetargetSettings) -> np.ndarray:
-    """Both eyes' relative openness, drawn together when both are closing and not winking."""
+    """Both eyes' relative openness, drawn together when both are closing and not winking: the
+    more open eye towards the other, wholly while it is under `blink_open_above`, less and less
+    up to PAIR_OPEN (an eye that open is not closing: two eyes' own shapes differ), and less
+    and less as they read further apart, up to WINK_SPREAD. A blink's lids are read a frame
+    apart: with a hard line at `blink_open_above`, one eye reading 0.76 beside the other's 0.61
+    (lp_d12, a blink in the middle of a turn) was left alone, and the portrait winked."""
     ratios = np.asarray(ratios, np.float64)
-    if ratios.max() >= settings.blink_open_above or abs(ratios[0] - ratios[1]) >= WINK_SPREAD:
-        return ratios
-    return np.full(2, ratios.min())
+    top, spread = float(ratios.max()), float(abs(ratios[0] - ratios[1]))
+    closing = np.clip((PAIR_OPEN - top) / (PAIR_OPEN - settings.blink_open_above), 0.0, 1.0)
+    alike = np.clip((WINK_SPREAD - spread) / WINK_FADE, 0.0, 1.0)
+    pull = float(closing * alike)
+    return ratios * (1.0 - pull) + ratios.min() * pull
 
 
 _LIP_FALLOFF = 0.1  # face sizes from the lip line: how far the lips' un-crossing carries
@@ -409,6 +431,9 @@ APERTURE_MAX = 0.06
 # or down, which is what keeps a painted iris's unpainted top hidden; the lower lid follows a
 # little (on the footage it varies from clip to clip, on average well under the upper's).
 UPPER_LID_RIDE, LOWER_LID_RIDE = 1.0, 0.3
+# Eye widths the driver's lids may have moved one way before a glance the other way no longer
+# moves them: they are seen, the iris's height is read (a blink's first frame reads it up).
+LID_OPPOSED = 0.02
 
 
 def aperture_shift(expression: np.ndarray, corners, upper, lower) -> np.ndarray:
@@ -428,54 +453,75 @@ def _aperture_weight(k: float) -> float:
 
 def _lid_bump(base: np.ndarray, corners, upper, lower, idx) -> tuple[np.ndarray, np.ndarray, float]:
     """(bump, n, width): per point of `idx`, 1 in the middle of the eye and 0 at its corners;
-    the unit across the eye (image-down for a level eye) and the eye's width."""
+    the unit across the eye, pointing down the image, and the eye's width."""
     centre, _, e, width = _eye_frame(base, corners, upper, lower)
     u = np.clip((base[idx, :2] - centre) @ e / width + 0.5, 0.0, 1.0)  # 0 and 1 at the corners
-    return 4.0 * u * (1.0 - u), np.array([-e[1], e[0]]), width
+    return 4.0 * u * (1.0 - u), _down_normal(e), width
+
+
+def _down_normal(e: np.ndarray) -> np.ndarray:
+    """The unit across an eye whose unit along it is `e`, pointing down the image (the two eyes'
+    corners run opposite ways, so the plain normal points up for one of them)."""
+    n = np.array([-e[1], e[0]])
+    return n if n[1] >= 0.0 else -n
 
 
 def _move_aperture(pts: np.ndarray, base: np.ndarray, corners, upper, lower, shift: np.ndarray,
-                   driver_width: float | None, face_size: float, k: float) -> float:
+                   driver_width: float | None, face_size: float, k: float) -> None:
     """Move the posed lids (in place) across the eye by the driver's `shift` (face sizes, from
     `aperture_shift`), as a share of its eye's width (`driver_width`, face sizes; without it,
     as a share of the avatar's `face_size`) laid on the avatar's; most in the middle of the eye,
-    none at its corners, fading out as the eye shuts (`k`, its relative openness). Returns the
-    middle of the lids' move, in the avatar's eye widths."""
+    none at its corners, fading out as the eye shuts (`k`, its relative openness)."""
     weight = _aperture_weight(k)
     if weight <= 0.0:
-        return 0.0
+        return
     idx = [*upper, *lower]
     bump, n, width = _lid_bump(base, corners, upper, lower, idx)
     across = float(shift @ n) * (width / driver_width if driver_width else face_size)
     across = float(np.clip(across, -APERTURE_MAX * width, APERTURE_MAX * width))
     # Scaled so the lids' mean move is the driver's (the corners stay).
-    gain = across * weight / max(float(bump.mean()), 1e-6)
-    pts[idx, :2] += np.outer(bump * gain, n)
-    return gain / width
+    pts[idx, :2] += np.outer(bump / max(float(bump.mean()), 1e-6) * across * weight, n)
 
 
-def _ride_lids(pts: np.ndarray, base: np.ndarray, corners, upper, lower, iris_move: float, moved: float,
-               k: float) -> None:
-    """Carry the posed lids (in place) with the iris's own move across the eye (`iris_move`,
-    eye widths, image-down positive, against the corners): the upper lid by UPPER_LID_RIDE of
-    it and the lower by LOWER_LID_RIDE, in the middle of the eye, none at the corners, as far
-    as the driver's lids (`moved`, the middle of `_move_aperture`'s move) have not already
-    gone that way; fading as the eye shuts, as theirs does. A painted iris shows only what its
-    lids left uncovered: moved without them, a glance down uncovered its hidden top as a flat
-    white cap over a shrunken iris (a startled stare, not a look down), and a glance up slid
-    it under the upper lid (a sleepy half-lidded look). The driver's lids alone do not carry
-    the portrait's with its iris: that iris moves GAZE_READ_GAIN times as far as MediaPipe
-    reads the driver's, and the lids' own move is capped and fades as the eye narrows."""
-    weight = _aperture_weight(k)
-    if weight <= 0.0 or iris_move == 0.0:
+def _ride_lids(pts: np.ndarray, base: np.ndarray, iris_moves: list[float], ks: list[float]) -> None:
+    """Carry both eyes' posed lids (in place) with their irises' move across the eye
+    (`iris_moves`, eye widths, image-down positive, against the corners; `ks`, the eyes'
+    relative openness): the upper lids by UPPER_LID_RIDE of it and the lower by LOWER_LID_RIDE,
+    in the middle of each eye, none at the corners, as far as the lids have not already gone
+    that way (the driver's own lids, through the openness and `_move_aperture`, mostly have: a
+    glance up widens the driver's eye too); fading as an eye shuts, as the lids' shared move
+    does. Both eyes' lids take one move, so that one eye's noisier reading does not set one lid
+    lower than the other (a flickering half-wink); a lid the driver's lids moved the other way
+    is left there (LID_OPPOSED).
+
+    A painted iris shows only what its lids left uncovered: moved without them, a glance down
+    uncovered its hidden top as a flat white cap over a shrunken iris (a startled stare, not a
+    look down), and a glance up slid it under the upper lid (a sleepy half-lidded look). The
+    driver's lids alone do not carry the portrait's with its iris: that iris moves
+    GAZE_READ_GAIN times as far as MediaPipe reads the driver's, and the lids' shared move is
+    capped and fades as the eye narrows."""
+    weights = [_aperture_weight(k) for k in ks]
+    live = [eye for eye in (0, 1) if weights[eye] > 0.0]
+    if not live:
         return
-    for lid, ride in ((upper, UPPER_LID_RIDE), (lower, LOWER_LID_RIDE)):
-        want = ride * iris_move * weight
-        extra = want - moved if want * moved > 0.0 else want  # the driver's own move counts
-        if extra * want <= 0.0:
-            continue
-        bump, n, width = _lid_bump(base, corners, upper, lower, list(lid))
-        pts[list(lid), :2] += np.outer(bump * extra * width, n)
+    iris_move = float(np.mean([iris_moves[eye] for eye in live]))
+    for side, ride in ((1, UPPER_LID_RIDE), (2, LOWER_LID_RIDE)):
+        lids = []
+        for eye in live:
+            corners, upper, lower = _EYES[eye][:3]
+            idx = list(_EYES[eye][side])
+            bump, n, width = _lid_bump(base, corners, upper, lower, idx)
+            middle = bump >= 0.75
+            moved = float(((pts[idx, :2] - base[idx, :2])[middle] @ n).mean()) / width if middle.any() else 0.0
+            lids.append((eye, idx, bump, n, width, moved))
+        moved = float(np.mean([lid[5] for lid in lids]))
+        want = ride * iris_move
+        if moved * want >= 0.0:
+            extra = want - moved if abs(want) > abs(moved) else 0.0
+        else:  # fading out over LID_OPPOSED, so that the lids do not jump where it starts
+            extra = want * max(0.0, 1.0 - abs(moved) / LID_OPPOSED)
+        for eye, idx, bump, n, width, _ in lids:
+            pts[idx, :2] += np.outer(bump * extra * width * weights[eye], n)
 
 
 # Openness (relative to rest) from which the iris takes the whole gaze; below it the iris is
@@ -499,7 +545,7 @@ def _across_move(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iri
     c0, _, e0, w0 = _eye_frame(base, corners, upper, lower)
     c1, _, e1, w1 = _eye_frame(posed, corners, upper, lower)
     centre = base[iris[0], :2]
-    n0, n1 = np.array([-e0[1], e0[0]]), np.array([-e1[1], e1[0]])
+    n0, n1 = _down_normal(e0), _down_normal(e1)
     return float((centre + shift - c1) @ n1 / w1 - (centre - c0) @ n0 / w0)
 
 
@@ -674,6 +720,43 @@ def limit_rotation(rotation: np.ndarray, settings: RetargetSettings) -> np.ndarr
     return euler_to_rotation(*limited)
 
 
+def _pose_eyes(pts: np.ndarray, base: np.ndarray, expression: np.ndarray, ratios: np.ndarray, gazes: np.ndarray,
+               reference: DriverReference | None, settings: RetargetSettings, f: float) -> None:
+    """Lay both eyes' lids and irises into `pts` (in place): each eye's lids at its relative
+    openness (`ratios`) and moved with the driver's eye opening, its iris at its gaze
+    (`gazes`, eye widths), then both pairs of lids carried with the irises (`_ride_lids`)."""
+    iris_moves: list[float] = []
+    ks: list[float] = []
+    for eye, (corners, upper, lower, iris) in enumerate(_EYES):
+        ratio = float(ratios[eye])
+        k = np.clip(_blink_curve(ratio, settings.blink_closed_below, settings.blink_open_above), SHUT_LID_GAP, 1.6)
+        up, low = base[list(upper)], base[list(lower)]
+        # Lids meet a quarter of the way up from the lower lid, as in a real blink.
+        meet = low + 0.25 * (up - low)
+        pts[list(upper)] = meet + (up - meet) * k
+        pts[list(lower)] = meet + (low - meet) * k
+        driver_width = (_eye_frame(reference.landmarks, corners, upper, lower)[3] / reference.size
+                        if reference is not None else None)
+        _move_aperture(pts, base, corners, upper, lower,
+                       aperture_shift(expression, corners, upper, lower) * settings.eyes_gain, driver_width, f,
+                       float(k))
+        shift = _gaze_shift(base, pts, corners, upper, lower, iris, gazes[eye])
+        iris_moves.append(_across_move(base, pts, corners, upper, lower, iris, shift))
+        ks.append(float(k))
+        iris_pts = base[list(iris)].copy()
+        iris_pts[:, :2] += shift
+        if k < GAZE_FULL_FROM:
+            # The iris closes with the lids: each iris point keeps its place between the upper
+            # and the lower lid at its own position along the eye, so a shut eye lays it on the
+            # line where the lids meet. (Squashing it towards one mean point put it off that
+            # line on a tilted or far eye, and the warp folded there: a flat patch over the eye.)
+            # Above GAZE_FULL_FROM (a glance down lowers the lids too) the gaze is whole.
+            iris_pts = _between_lids(base, pts, corners, upper, lower, base[list(iris)], shift,
+                                     float(k) / GAZE_FULL_FROM)
+        pts[list(iris)] = iris_pts
+    _ride_lids(pts, base, iris_moves, ks)
+
+
 def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
                  reference: DriverReference | None = None, absolute_points: np.ndarray | None = None) -> PosedFace:
     """Pose the avatar's landmarks with the driver's motion."""
@@ -703,34 +786,8 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     pts = _uncross_lips(lips, pts, parts["mouth"])
 
     ratios = _paired_blink(1.0 + settings.eyes_gain * (motion.eye_openness - 1.0), settings)
-    for eye, (corners, upper, lower, iris) in enumerate(_EYES):
-        ratio = float(ratios[eye])
-        k = np.clip(_blink_curve(ratio, settings.blink_closed_below, settings.blink_open_above), SHUT_LID_GAP, 1.6)
-        up, low = base[list(upper)], base[list(lower)]
-        # Lids meet a quarter of the way up from the lower lid, as in a real blink.
-        meet = low + 0.25 * (up - low)
-        pts[list(upper)] = meet + (up - meet) * k
-        pts[list(lower)] = meet + (low - meet) * k
-        driver_width = (_eye_frame(reference.landmarks, corners, upper, lower)[3] / reference.size
-                        if reference is not None else None)
-        moved = _move_aperture(pts, base, corners, upper, lower,
-                               aperture_shift(expression, corners, upper, lower) * settings.eyes_gain, driver_width,
-                               f, float(k))
-        shift = _gaze_shift(base, pts, corners, upper, lower, iris, motion.gaze[eye] * settings.gaze_gain)
-        _ride_lids(pts, base, corners, upper, lower, _across_move(base, pts, corners, upper, lower, iris, shift),
-                   moved,
-                   float(k))
-        iris_pts = base[list(iris)].copy()
-        iris_pts[:, :2] += shift
-        if k < GAZE_FULL_FROM:
-            # The iris closes with the lids: each iris point keeps its place between the upper
-            # and the lower lid at its own position along the eye, so a shut eye lays it on the
-            # line where the lids meet. (Squashing it towards one mean point put it off that
-            # line on a tilted or far eye, and the warp folded there: a flat patch over the eye.)
-            # Above GAZE_FULL_FROM (a glance down lowers the lids too) the gaze is whole.
-            iris_pts = _between_lids(base, pts, corners, upper, lower, base[list(iris)], shift,
-                                     float(k) / GAZE_FULL_FROM)
-        pts[list(iris)] = iris_pts
+    _pose_eyes(pts, base, expression, ratios, conjugate_gaze(motion.gaze, ratios) * settings.gaze_gain,
+               reference, settings, f)
 
     rotation = turn_within_margin(limit_rotation(rotvec_to_matrix(motion.rotation * settings.head_gain), settings),
                                   avatar)

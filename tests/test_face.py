@@ -551,6 +551,28 @@ def test_both_eyes_close_together_but_a_wink_stays_one_sided():
     assert squint.min() == 0.6
 
 
+def test_a_blink_read_a_frame_apart_closes_both_eyes_as_one():
+    """lp_d12 blinks in the middle of a turn and MediaPipe reads its lids a frame apart (0.76
+    beside 0.61, then 0.49 beside 0.64): paired only once both were under 0.6, the portrait
+    winked. The eyes are now drawn together as soon as the more open one starts closing, fading
+    out towards the rest opening and towards a wink's spread, with no step anywhere."""
+    from app.retarget import RetargetSettings, _paired_blink
+
+    s = RetargetSettings()
+    for pair in ([0.76, 0.61], [0.49, 0.64]):
+        out = _paired_blink(np.array(pair), s)
+        assert abs(out[0] - out[1]) < 0.07, (pair, out)
+        assert out.min() == min(pair)  # the eye further shut leads
+    rest = _paired_blink(np.array([1.05, 0.9]), s)  # two open eyes keep their own shapes
+    assert rest[0] == 1.05 and rest[1] == 0.9
+    wink = _paired_blink(np.array([0.2, 0.95]), s)
+    assert wink[0] == 0.2 and wink[1] == 0.95
+    for other in (0.3, 0.5):  # no jump as the more open eye or the spread sweeps through
+        tops = np.linspace(other, other + 0.7, 141)
+        outs = np.array([_paired_blink(np.array([other, t]), s)[1] for t in tops])
+        assert np.abs(np.diff(outs)).max() < 0.06, np.abs(np.diff(outs)).max()
+
+
 def test_narrowing_narrows_and_only_a_shut_eye_shuts():
     from app.retarget import RetargetSettings, _blink_curve
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS, lip_meeting_line
+from .landmarks import CHEEKS, FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS, lip_meeting_line
 
 _INNER = list(INNER_LIPS)
 
@@ -29,6 +29,7 @@ class MouthPalette:
     lip_shadow: np.ndarray  # (3,) the cavity's rim, under the lips
     teeth: np.ndarray  # (3,)
     tongue: np.ndarray  # (3,) the lips' colour in the mouth's shade
+    grain: np.ndarray | None = None  # (GRAIN_TILE, GRAIN_TILE, 3): `portrait_grain`
 
 
 # Shares of the avatar's own colours the interior is made of (why: a cavity is a lip-coloured
@@ -89,7 +90,62 @@ def mouth_palette(image: np.ndarray, points: np.ndarray, skin_lab: tuple[np.ndar
         # Teeth sit in the mouth's shade: at the face's very lightest they read as a white sticker.
         teeth[0] = float(skin[0]) + TEETH_LIGHT * max(light - float(skin[0]), 0.0)
     return MouthPalette(shade(lip, CAVITY_LIGHTNESS, CAVITY_CHROMA), shade(lip, RIM_LIGHTNESS, CAVITY_CHROMA), teeth,
-                        shade(lip, TONGUE_SHADE, TONGUE_SHADE))
+                        shade(lip, TONGUE_SHADE, TONGUE_SHADE), portrait_grain(image, points))
+
+
+# The portrait's grain: what a slight blur (GRAIN_SIGMA pixels) takes out of its cheeks, drawn
+# into a tile GRAIN_TILE pixels square; values past GRAIN_CLIP standard deviations (a wrinkle's
+# or a pore's edge, not grain) are clipped.
+GRAIN_SIGMA = 1.0
+GRAIN_TILE = 64
+GRAIN_CLIP = 2.5
+GRAIN_BLOCK = 4  # pixels: the tile is made of squares this size copied from the cheeks
+GRAIN_MIN_BLOCKS = 4
+
+
+def portrait_grain(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """(GRAIN_TILE, GRAIN_TILE, 3) float32, zero mean, in Lab units per square root of the
+    lightness it lies on: the portrait's own fine grain (film,
+    paper, canvas, a JPEG's noise), to lay over the mouth interior it paints itself, which is
+    otherwise smooth: on a grainy photo it read as a plastic insert (a smooth brown blob on
+    Grace Hopper). Its cheeks' residual after a slight blur, in small squares copied from them
+    in a fixed random order (the same tile every run): one square cut from a cheek is a few
+    pixels across on a half-length portrait, and tiled, its repeats showed as a pattern; single
+    pixels drawn at random lost the grain's own grain size (a fine stipple, like a screen).
+    None when the cheeks show too few pixels."""
+    h, w = image.shape[:2]
+    cheeks = points[list(CHEEKS), :2]
+    x0, y0 = np.clip(np.floor(cheeks.min(axis=0)).astype(int) - 2, 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(cheeks.max(axis=0)).astype(int) + 3, [x0 + 1, y0 + 1], [w, h])
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for idx in (CHEEKS[:5], CHEEKS[5:]):
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points[list(idx), :2] - (x0, y0)).astype(np.int32)), 255)
+    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
+    smooth = cv2.GaussianBlur(lab, (0, 0), GRAIN_SIGMA)
+    # Per square root of lightness: a photo's grain is fainter in its shadows (light's own
+    # noise goes as its square root), and at the cheeks' strength the mouth's dark read as felt.
+    residual = (lab - smooth) / np.sqrt(np.maximum(smooth[..., :1], 1.0))
+    # Top-left corners of the GRAIN_BLOCK squares that lie wholly on a cheek.
+    inside = cv2.erode(mask, np.ones((GRAIN_BLOCK + 2, GRAIN_BLOCK + 2), np.uint8), anchor=(1, 1)) > 0
+    ys, xs = np.nonzero(inside[: inside.shape[0] - GRAIN_BLOCK + 1, : inside.shape[1] - GRAIN_BLOCK + 1])
+    if len(ys) < GRAIN_MIN_BLOCKS:
+        return None
+    skin = residual[mask > 0]
+    spread = skin.std(axis=0) + 1e-6
+    residual = np.clip(residual - skin.mean(axis=0), -GRAIN_CLIP * spread, GRAIN_CLIP * spread)
+    n = GRAIN_TILE // GRAIN_BLOCK
+    pick = np.random.default_rng(0).integers(0, len(ys), n * n)
+    blocks = [residual[y:y + GRAIN_BLOCK, x:x + GRAIN_BLOCK] for y, x in zip(ys[pick], xs[pick])]
+    rows = [np.concatenate(blocks[r * n:(r + 1) * n], axis=1) for r in range(n)]
+    return np.concatenate(rows, axis=0).astype(np.float32)
+
+
+def _grain(grain: np.ndarray, size: tuple[int, int], at: tuple[int, int]) -> np.ndarray:
+    """`grain` tiled over a patch of `size` (w, h) whose top-left pixel is `at` in the tile's
+    frame (so that it moves with what it lies on)."""
+    ys = (np.arange(size[1]) + at[1]) % grain.shape[0]
+    xs = (np.arange(size[0]) + at[0]) % grain.shape[1]
+    return grain[ys[:, None], xs[None, :]]
 
 
 def _own_teeth(inner: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
@@ -159,7 +215,9 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
     local = poly - (x0, y0)
     size = (x1 - x0, y1 - y0)
     corners = posed[list(MOUTH_CORNERS), :2] - (x0, y0)
-    patch = interior(local, corners, size, palette, amount, bite - (x0, y0))
+    # The grain's origin sits on the mouth's middle: it moves with the mouth, never flickers.
+    middle = np.round(posed[list(MOUTH_CORNERS), :2].mean(axis=0)).astype(int)
+    patch = interior(local, corners, size, palette, amount, bite - (x0, y0), (x0 - middle[0], y0 - middle[1]))
 
     mask = np.zeros((size[1], size[0]), np.uint8)
     cv2.fillPoly(mask, [np.round(local * 4).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=2)
@@ -210,14 +268,15 @@ def paint_seam(canvas: np.ndarray, posed: np.ndarray, palette: MouthPalette, str
 
 
 def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int], palette: MouthPalette,
-             amount: float, bite: np.ndarray) -> np.ndarray:
+             amount: float, bite: np.ndarray, grain_at: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The interior, BGR, (size[1], size[0]): the rim's shadow fading to the deep cavity away
     from the lips; on a wider opening the tongue, low in the mouth, from `TONGUE_FROM`; and the
     upper teeth, opaque, from the upper lip down to `bite` (`retarget.PosedFace.teeth`, in the
     same pixels) and `BITE_DROP` below it, at most `TEETH_CROWN` tall, shaded. A flat black hole
     under a flat white bar read as a sticker, not a mouth; a band of fixed height faded in by
     the opening was half see-through on a smile, a grey strip where the driver showed white
-    teeth."""
+    teeth. The portrait's own grain (`palette.grain`, its top-left pixel at `grain_at` in the
+    grain's frame) lies over all of it."""
     w, h = size
     inside = np.zeros((h, w), np.uint8)
     cv2.fillPoly(inside, [np.round(local_poly * 4).astype(np.int32)], 255, shift=2)
@@ -267,6 +326,8 @@ def interior(local_poly: np.ndarray, corners: np.ndarray, size: tuple[int, int],
         # Shade takes chroma with lightness: yellowish teeth darkened in lightness alone went olive.
         teeth = palette.teeth * shade[..., None] + np.array([0.0, 128.0, 128.0], np.float32) * (1.0 - shade[..., None])
         lab = _lay(lab, teeth, band)
+    if palette.grain is not None:
+        lab = lab + _grain(palette.grain, size, grain_at) * np.sqrt(np.maximum(lab[..., :1], 1.0))
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 

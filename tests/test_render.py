@@ -194,6 +194,63 @@ def test_mouth_cavity_stays_dark_on_a_brighter_avatar():
     assert l_out < 0.5 * 207 and skin_bgr.any() and lip_bgr.any()
 
 
+def test_the_painted_mouth_carries_the_portraits_own_grain_and_moves_it_with_the_mouth(data_dir):
+    """The interior the renderer paints was smooth: on a grainy photo (Grace Hopper) a plastic
+    insert. It now carries the portrait's own grain, as strong as its cheeks' at the interior's
+    lightness (grain goes as the square root of the light), a smooth cartoon's staying smooth;
+    the grain is fixed to the mouth (a mouth moved by whole pixels is painted the same, moved)
+    and the same every frame (no flicker)."""
+    import dataclasses
+
+    import cv2
+
+    from app.mouth import fill_mouth, interior, mouth_palette
+
+    def fine(lightness: np.ndarray) -> np.ndarray:
+        lightness = lightness.astype(np.float32)
+        return lightness - cv2.GaussianBlur(lightness, (0, 0), 1.0)
+
+    poly = np.array([[10, 40], [40, 20], [70, 22], [100, 20], [130, 40], [100, 70], [70, 75], [40, 70]], float)
+    bite = np.array([[10.0, 30.0], [130.0, 30.0]])
+    texture = {}
+    for name in ("grace_hopper.jpg", "lp_s7.jpg"):
+        avatar = load_avatar(data_dir / "portraits" / name)
+        palette = mouth_palette(avatar.image, avatar.face.landmarks, avatar.skin_lab)
+        assert palette.grain is not None
+        lab = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 90), palette, 0.3, bite), cv2.COLOR_BGR2LAB)
+        middle = (slice(44, 58), slice(45, 95))  # the cavity's dark middle
+        lightness = cv2.cvtColor(avatar.image, cv2.COLOR_BGR2LAB)[..., 0]
+        cheeks = np.zeros(lightness.shape, np.uint8)
+        for idx in (lm.CHEEKS[:5], lm.CHEEKS[5:]):
+            cv2.fillConvexPoly(cheeks, cv2.convexHull(np.round(avatar.face.landmarks[list(idx), :2]).astype(np.int32)), 255)
+        cheeks = cv2.erode(cheeks, np.ones((3, 3), np.uint8)) > 0
+        expected = fine(lightness)[cheeks].std() * np.sqrt(lab[middle][..., 0].mean() / lightness[cheeks].mean())
+        texture[name] = (float(fine(lab[..., 0])[middle].std()), float(expected))
+        if name == "grace_hopper.jpg":
+            plain = dataclasses.replace(palette, grain=None)
+            smooth = cv2.cvtColor(interior(poly, poly[[0, 4]], (140, 90), plain, 0.3, bite), cv2.COLOR_BGR2LAB)
+            assert fine(smooth[..., 0])[middle].std() < 1.0  # what it was: a smooth gradient
+            grainy = (avatar, palette)
+    seen, expected = texture["grace_hopper.jpg"]
+    assert 0.5 * expected < seen < 1.5 * expected, texture
+    assert texture["lp_s7.jpg"][0] < 1.5, texture
+
+    avatar, palette = grainy
+    posed = avatar.face.landmarks[:, :2].copy()
+    corners = list(lm.MOUTH_CORNERS)
+    width = float(np.linalg.norm(posed[corners[0]] - posed[corners[1]]))
+    posed[list(lm.UPPER_INNER_LIP), 1] -= 0.15 * width  # wide open
+    posed[list(lm.LOWER_INNER_LIP), 1] += 0.15 * width
+    teeth = posed[corners]
+    canvas = np.full((avatar.image.shape[0] + 10, avatar.image.shape[1] + 10, 3), 128, np.uint8)
+    first, again, moved = canvas.copy(), canvas.copy(), canvas.copy()
+    for out, shift in ((first, (0, 0)), (again, (0, 0)), (moved, (3, 2))):
+        fill_mouth(out, posed + shift, 0.0, palette, teeth + shift)
+    assert np.array_equal(first, again)
+    assert np.array_equal(first[:-2, :-3], moved[2:, 3:])
+    assert (first != 128).any()
+
+
 def test_a_wide_mouth_shows_a_tongue_and_a_row_of_shaded_teeth_not_a_hole_and_a_bar():
     """On a wide opening the lower part of the cavity is the tongue (lighter than the cavity's
     middle), and the teeth are darker at the corners and where neighbouring teeth meet than

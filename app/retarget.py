@@ -200,6 +200,23 @@ class PosedFace:
         return self.skull if self.skull is not None else self.head
 
 
+@dataclass(frozen=True)
+class RestEye:
+    """One of the avatar's eyes at rest, as the lids' moves need it (worked out once)."""
+
+    centre: np.ndarray  # (2,) the corners' midpoint
+    along: np.ndarray  # (2,) unit from one corner to the other
+    down: np.ndarray  # (2,) unit across the eye, pointing down the image
+    width: float
+    bumps: tuple[np.ndarray, ...]  # upper, lower lid points: 1 mid-eye, 0 at the corners
+
+    @staticmethod
+    def of(points: np.ndarray, corners, upper, lower) -> "RestEye":
+        centre, _, e, width = _eye_frame(points, corners, upper, lower)
+        return RestEye(centre, e, _down_normal(e), width,
+                       tuple(_lid_bump(points[list(lid)], centre, e, width) for lid in (upper, lower)))
+
+
 @dataclass
 class AvatarFace:
     """The avatar's own face: what motion is applied to."""
@@ -219,6 +236,7 @@ class AvatarFace:
     crown: float = 1.0
     size: float = field(init=False)
     pivot: np.ndarray = field(init=False)
+    eyes: tuple[RestEye, RestEye] = field(init=False)
 
     def __post_init__(self) -> None:
         self.landmarks = self.landmarks.astype(np.float64)
@@ -229,6 +247,7 @@ class AvatarFace:
         # turn's swing of the face arrives through the rotation alone, and the translation (which
         # the skull follows) is the head's own move.
         self.pivot = turn_axis(self.landmarks)
+        self.eyes = tuple(RestEye.of(self.landmarks, *eye[:3]) for eye in _EYES)
 
 
 def _blink_curve(ratio: float, closed_below: float, open_above: float) -> float:
@@ -451,12 +470,11 @@ def _aperture_weight(k: float) -> float:
     return float(np.clip((k - APERTURE_FROM) / (APERTURE_FULL - APERTURE_FROM), 0.0, 1.0))
 
 
-def _lid_bump(base: np.ndarray, corners, upper, lower, idx) -> tuple[np.ndarray, np.ndarray, float]:
-    """(bump, n, width): per point of `idx`, 1 in the middle of the eye and 0 at its corners;
-    the unit across the eye, pointing down the image, and the eye's width."""
-    centre, _, e, width = _eye_frame(base, corners, upper, lower)
-    u = np.clip((base[idx, :2] - centre) @ e / width + 0.5, 0.0, 1.0)  # 0 and 1 at the corners
-    return 4.0 * u * (1.0 - u), _down_normal(e), width
+def _lid_bump(points: np.ndarray, centre: np.ndarray, e: np.ndarray, width: float) -> np.ndarray:
+    """Per point of `points` (an eye's, at rest), 1 in the middle of the eye and 0 at its
+    corners; `centre`, `e`, `width`: the eye's frame (`_eye_frame`)."""
+    u = np.clip((points[:, :2] - centre) @ e / width + 0.5, 0.0, 1.0)  # 0 and 1 at the corners
+    return 4.0 * u * (1.0 - u)
 
 
 def _down_normal(e: np.ndarray) -> np.ndarray:
@@ -466,7 +484,7 @@ def _down_normal(e: np.ndarray) -> np.ndarray:
     return n if n[1] >= 0.0 else -n
 
 
-def _move_aperture(pts: np.ndarray, base: np.ndarray, corners, upper, lower, shift: np.ndarray,
+def _move_aperture(pts: np.ndarray, rest: RestEye, upper, lower, shift: np.ndarray,
                    driver_width: float | None, face_size: float, k: float) -> None:
     """Move the posed lids (in place) across the eye by the driver's `shift` (face sizes, from
     `aperture_shift`), as a share of its eye's width (`driver_width`, face sizes; without it,
@@ -476,14 +494,15 @@ def _move_aperture(pts: np.ndarray, base: np.ndarray, corners, upper, lower, shi
     if weight <= 0.0:
         return
     idx = [*upper, *lower]
-    bump, n, width = _lid_bump(base, corners, upper, lower, idx)
+    bump, n, width = np.concatenate(rest.bumps), rest.down, rest.width
     across = float(shift @ n) * (width / driver_width if driver_width else face_size)
     across = float(np.clip(across, -APERTURE_MAX * width, APERTURE_MAX * width))
     # Scaled so the lids' mean move is the driver's (the corners stay).
     pts[idx, :2] += np.outer(bump / max(float(bump.mean()), 1e-6) * across * weight, n)
 
 
-def _ride_lids(pts: np.ndarray, base: np.ndarray, iris_moves: list[float], ks: list[float]) -> None:
+def _ride_lids(pts: np.ndarray, base: np.ndarray, rest: tuple[RestEye, RestEye], iris_moves: list[float],
+               ks: list[float]) -> None:
     """Carry both eyes' posed lids (in place) with their irises' move across the eye
     (`iris_moves`, eye widths, image-down positive, against the corners; `ks`, the eyes'
     relative openness): the upper lids by UPPER_LID_RIDE of it and the lower by LOWER_LID_RIDE,
@@ -508,9 +527,7 @@ def _ride_lids(pts: np.ndarray, base: np.ndarray, iris_moves: list[float], ks: l
     for side, ride in ((1, UPPER_LID_RIDE), (2, LOWER_LID_RIDE)):
         lids = []
         for eye in live:
-            corners, upper, lower = _EYES[eye][:3]
-            idx = list(_EYES[eye][side])
-            bump, n, width = _lid_bump(base, corners, upper, lower, idx)
+            idx, bump, n, width = list(_EYES[eye][side]), rest[eye].bumps[side - 1], rest[eye].down, rest[eye].width
             middle = bump >= 0.75
             moved = float(((pts[idx, :2] - base[idx, :2])[middle] @ n).mean()) / width if middle.any() else 0.0
             lids.append((eye, idx, bump, n, width, moved))
@@ -538,21 +555,12 @@ def _eye_frame(points: np.ndarray, corners, upper, lower) -> tuple[np.ndarray, n
     return (a + b) / 2, mid, e, width
 
 
-def _across_move(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris, shift: np.ndarray) -> float:
-    """How far the iris centre moved across its eye (eye widths, image-down positive) when it
-    moves by `shift` (pixels, as `_gaze_shift` gives it): its place against the posed corners
-    less its rest place against the rest corners."""
-    c0, _, e0, w0 = _eye_frame(base, corners, upper, lower)
-    c1, _, e1, w1 = _eye_frame(posed, corners, upper, lower)
-    centre = base[iris[0], :2]
-    n0, n1 = _down_normal(e0), _down_normal(e1)
-    return float((centre + shift - c1) @ n1 / w1 - (centre - c0) @ n0 / w0)
-
-
-def _gaze_shift(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris, gaze: np.ndarray) -> np.ndarray:
+def _gaze_shift(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris,
+                gaze: np.ndarray) -> tuple[np.ndarray, float]:
     """The iris's move (pixels, before the head's rotation) that puts it, in the posed eye, at
     its rest place plus `gaze` (eye widths, image axes, as `_iris_offset` measures it), against
-    the posed corners, then into where the posed lids let it show (`_within_opening`)."""
+    the posed corners, then into where the posed lids let it show (`_within_opening`); and how
+    far that moves it across the eye against its corners (eye widths, image-down positive)."""
     c0, _, e0, w0 = _eye_frame(base, corners, upper, lower)
     c1, m1, e1, w1 = _eye_frame(posed, corners, upper, lower)
     n0, n1 = np.array([-e0[1], e0[0]]), np.array([-e1[1], e1[0]])
@@ -564,7 +572,8 @@ def _gaze_shift(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris
     want = rest + np.array([gaze @ e0, gaze @ n0]) * GAZE_READ_GAIN
     lids = np.array([0.0, (m1 - c1) @ n1 / w1])
     x, y = _within_opening(posed, corners, upper, lower, c1, m1, e1, n1, w1, rest - lids, want - lids)
-    return c1 + x * w1 * e1 + (lids[1] + y) * w1 * n1 - centre
+    down = 1.0 if n1[1] >= 0.0 else -1.0  # the two eyes' corners run opposite ways
+    return c1 + x * w1 * e1 + (lids[1] + y) * w1 * n1 - centre, float(lids[1] + y - rest[1]) * down
 
 
 def _within_opening(posed: np.ndarray, corners, upper, lower, c1: np.ndarray, m1: np.ndarray, e1: np.ndarray,
@@ -720,11 +729,12 @@ def limit_rotation(rotation: np.ndarray, settings: RetargetSettings) -> np.ndarr
     return euler_to_rotation(*limited)
 
 
-def _pose_eyes(pts: np.ndarray, base: np.ndarray, expression: np.ndarray, ratios: np.ndarray, gazes: np.ndarray,
-               reference: DriverReference | None, settings: RetargetSettings, f: float) -> None:
+def _pose_eyes(pts: np.ndarray, avatar: AvatarFace, expression: np.ndarray, ratios: np.ndarray, gazes: np.ndarray,
+               reference: DriverReference | None, settings: RetargetSettings) -> None:
     """Lay both eyes' lids and irises into `pts` (in place): each eye's lids at its relative
     openness (`ratios`) and moved with the driver's eye opening, its iris at its gaze
     (`gazes`, eye widths), then both pairs of lids carried with the irises (`_ride_lids`)."""
+    base, f = avatar.landmarks, avatar.size
     iris_moves: list[float] = []
     ks: list[float] = []
     for eye, (corners, upper, lower, iris) in enumerate(_EYES):
@@ -737,11 +747,11 @@ def _pose_eyes(pts: np.ndarray, base: np.ndarray, expression: np.ndarray, ratios
         pts[list(lower)] = meet + (low - meet) * k
         driver_width = (_eye_frame(reference.landmarks, corners, upper, lower)[3] / reference.size
                         if reference is not None else None)
-        _move_aperture(pts, base, corners, upper, lower,
+        _move_aperture(pts, avatar.eyes[eye], upper, lower,
                        aperture_shift(expression, corners, upper, lower) * settings.eyes_gain, driver_width, f,
                        float(k))
-        shift = _gaze_shift(base, pts, corners, upper, lower, iris, gazes[eye])
-        iris_moves.append(_across_move(base, pts, corners, upper, lower, iris, shift))
+        shift, across = _gaze_shift(base, pts, corners, upper, lower, iris, gazes[eye])
+        iris_moves.append(across)
         ks.append(float(k))
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift
@@ -754,7 +764,7 @@ def _pose_eyes(pts: np.ndarray, base: np.ndarray, expression: np.ndarray, ratios
             iris_pts = _between_lids(base, pts, corners, upper, lower, base[list(iris)], shift,
                                      float(k) / GAZE_FULL_FROM)
         pts[list(iris)] = iris_pts
-    _ride_lids(pts, base, iris_moves, ks)
+    _ride_lids(pts, base, avatar.eyes, iris_moves, ks)
 
 
 def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
@@ -786,8 +796,8 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     pts = _uncross_lips(lips, pts, parts["mouth"])
 
     ratios = _paired_blink(1.0 + settings.eyes_gain * (motion.eye_openness - 1.0), settings)
-    _pose_eyes(pts, base, expression, ratios, conjugate_gaze(motion.gaze, ratios) * settings.gaze_gain,
-               reference, settings, f)
+    _pose_eyes(pts, avatar, expression, ratios, conjugate_gaze(motion.gaze, ratios) * settings.gaze_gain, reference,
+               settings)
 
     rotation = turn_within_margin(limit_rotation(rotvec_to_matrix(motion.rotation * settings.head_gain), settings),
                                   avatar)

@@ -215,7 +215,8 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
     local = poly - (x0, y0)
     size = (x1 - x0, y1 - y0)
     corners = posed[list(MOUTH_CORNERS), :2] - (x0, y0)
-    # The grain's origin sits on the mouth's middle: it moves with the mouth, never flickers.
+    # The grain's origin sits on the mouth's middle, not on the patch's corner, which moves as
+    # the lips part: there the grain crawled across the mouth as it opened.
     middle = np.round(posed[list(MOUTH_CORNERS), :2].mean(axis=0)).astype(int)
     patch = interior(local, corners, size, palette, amount, bite - (x0, y0), (x0 - middle[0], y0 - middle[1]))
 

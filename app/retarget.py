@@ -204,17 +204,17 @@ class PosedFace:
 class RestEye:
     """One of the avatar's eyes at rest, as the lids' moves need it (worked out once)."""
 
-    centre: np.ndarray  # (2,) the corners' midpoint
-    along: np.ndarray  # (2,) unit from one corner to the other
     down: np.ndarray  # (2,) unit across the eye, pointing down the image
     width: float
-    bumps: tuple[np.ndarray, ...]  # upper, lower lid points: 1 mid-eye, 0 at the corners
+    lids: tuple[list[int], list[int]]  # the upper and the lower lid's landmarks
+    bumps: tuple[np.ndarray, np.ndarray]  # per lid point: 1 mid-eye, 0 at the corners
 
     @staticmethod
     def of(points: np.ndarray, corners, upper, lower) -> "RestEye":
         centre, _, e, width = _eye_frame(points, corners, upper, lower)
-        return RestEye(centre, e, _down_normal(e), width,
-                       tuple(_lid_bump(points[list(lid)], centre, e, width) for lid in (upper, lower)))
+        lids = (list(upper), list(lower))
+        return RestEye(_down_normal(e), width, lids, (_lid_bump(points[lids[0]], centre, e, width),
+                                                      _lid_bump(points[lids[1]], centre, e, width)))
 
 
 @dataclass
@@ -272,14 +272,15 @@ WINK_FADE = 0.05  # under WINK_SPREAD, over which the pairing fades out (no jump
 PAIR_OPEN = 1.0  # relative openness of the more open eye from which the eyes are no longer paired
 
 
-def conjugate_gaze(gaze: np.ndarray, openness: np.ndarray) -> np.ndarray:
-    """(2, 2) the eyes' gaze with one height for both: their heights' mean, each weighted by its
-    eye's relative openness (none from a shut eye, whose iris reading is a guess). Eyes turn up
+def conjugate_gaze(gaze: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(2, 2) the eyes' gaze with one height for both: their heights' mean, each weighted by
+    `weights` (the eyes' `_aperture_weight`: none from a shutting eye, whose iris reading is a
+    guess; both heights kept where both eyes are shutting). Eyes turn up
     and down together; MediaPipe reads each eye's height with its own noise, a few hundredths
     of an eye's width apart on a steady stare, and once the lids ride on the iris
     (`_ride_lids`) that noise put one lid lower than the other: a flickering half-wink."""
     gaze = np.array(gaze, np.float64)
-    w = np.clip(np.asarray(openness, np.float64), 0.0, 1.0)
+    w = np.asarray(weights, np.float64)
     if w.sum() > 1e-6:
         gaze[:, 1] = float((gaze[:, 1] * w).sum() / w.sum())
     return gaze
@@ -294,10 +295,10 @@ def _paired_blink(ratios: np.ndarray, settings: RetargetSettings) -> np.ndarray:
     (lp_d12, a blink in the middle of a turn) was left alone, and the portrait winked."""
     ratios = np.asarray(ratios, np.float64)
     top, spread = float(ratios.max()), float(abs(ratios[0] - ratios[1]))
-    closing = np.clip((PAIR_OPEN - top) / (PAIR_OPEN - settings.blink_open_above), 0.0, 1.0)
+    closing = np.clip((PAIR_OPEN - top) / max(PAIR_OPEN - settings.blink_open_above, 1e-6), 0.0, 1.0)
     alike = np.clip((WINK_SPREAD - spread) / WINK_FADE, 0.0, 1.0)
-    pull = float(closing * alike)
-    return ratios * (1.0 - pull) + ratios.min() * pull
+    low = ratios.min()
+    return low + (ratios - low) * (1.0 - float(closing * alike))
 
 
 _LIP_FALLOFF = 0.1  # face sizes from the lip line: how far the lips' un-crossing carries
@@ -484,25 +485,28 @@ def _down_normal(e: np.ndarray) -> np.ndarray:
     return n if n[1] >= 0.0 else -n
 
 
-def _move_aperture(pts: np.ndarray, rest: RestEye, upper, lower, shift: np.ndarray,
-                   driver_width: float | None, face_size: float, k: float) -> None:
+def _move_aperture(pts: np.ndarray, rest: RestEye, shift: np.ndarray, driver_width: float | None,
+                   face_size: float, k: float) -> float:
     """Move the posed lids (in place) across the eye by the driver's `shift` (face sizes, from
     `aperture_shift`), as a share of its eye's width (`driver_width`, face sizes; without it,
     as a share of the avatar's `face_size`) laid on the avatar's; most in the middle of the eye,
-    none at its corners, fading out as the eye shuts (`k`, its relative openness)."""
+    none at its corners, fading out as the eye shuts (`k`, its relative openness). Returns the
+    lids' move in the middle of the eye (eye widths, image-down positive)."""
     weight = _aperture_weight(k)
     if weight <= 0.0:
-        return
-    idx = [*upper, *lower]
+        return 0.0
+    idx = [*rest.lids[0], *rest.lids[1]]
     bump, n, width = np.concatenate(rest.bumps), rest.down, rest.width
     across = float(shift @ n) * (width / driver_width if driver_width else face_size)
     across = float(np.clip(across, -APERTURE_MAX * width, APERTURE_MAX * width))
     # Scaled so the lids' mean move is the driver's (the corners stay).
-    pts[idx, :2] += np.outer(bump / max(float(bump.mean()), 1e-6) * across * weight, n)
+    gain = across * weight / max(float(bump.mean()), 1e-6)
+    pts[idx, :2] += np.outer(bump * gain, n)
+    return gain / width
 
 
 def _ride_lids(pts: np.ndarray, base: np.ndarray, rest: tuple[RestEye, RestEye], iris_moves: list[float],
-               ks: list[float]) -> None:
+               shared: list[float], ks: list[float]) -> None:
     """Carry both eyes' posed lids (in place) with their irises' move across the eye
     (`iris_moves`, eye widths, image-down positive, against the corners; `ks`, the eyes'
     relative openness): the upper lids by UPPER_LID_RIDE of it and the lower by LOWER_LID_RIDE,
@@ -510,8 +514,12 @@ def _ride_lids(pts: np.ndarray, base: np.ndarray, rest: tuple[RestEye, RestEye],
     that way (the driver's own lids, through the openness and `_move_aperture`, mostly have: a
     glance up widens the driver's eye too); fading as an eye shuts, as the lids' shared move
     does. Both eyes' lids take one move, so that one eye's noisier reading does not set one lid
-    lower than the other (a flickering half-wink); a lid the driver's lids moved the other way
-    is left there (LID_OPPOSED).
+    lower than the other (a flickering half-wink). Where the driver's lids' shared move
+    (`shared`, from `_move_aperture`) went the other way, the lids are left there (LID_OPPOSED):
+    they are seen, the iris's height is read (a blink's first frame reads its iris up); a lid
+    the openness alone moved the other way (a smile's narrowing under a glance up) still rides.
+    Only eyes open past APERTURE_FROM ride, so each iris's move is its gaze's (GAZE_FULL_FROM is
+    lower: a shutting eye's iris is laid between its lids, not moved by its gaze).
 
     A painted iris shows only what its lids left uncovered: moved without them, a glance down
     uncovered its hidden top as a flat white cap over a shrunken iris (a startled stare, not a
@@ -524,21 +532,28 @@ def _ride_lids(pts: np.ndarray, base: np.ndarray, rest: tuple[RestEye, RestEye],
     if not live:
         return
     iris_move = float(np.mean([iris_moves[eye] for eye in live]))
-    for side, ride in ((1, UPPER_LID_RIDE), (2, LOWER_LID_RIDE)):
-        lids = []
-        for eye in live:
-            idx, bump, n, width = list(_EYES[eye][side]), rest[eye].bumps[side - 1], rest[eye].down, rest[eye].width
-            middle = bump >= 0.75
-            moved = float(((pts[idx, :2] - base[idx, :2])[middle] @ n).mean()) / width if middle.any() else 0.0
-            lids.append((eye, idx, bump, n, width, moved))
-        moved = float(np.mean([lid[5] for lid in lids]))
+    opposed = float(np.mean([shared[eye] for eye in live]))
+    for side, ride in ((0, UPPER_LID_RIDE), (1, LOWER_LID_RIDE)):
         want = ride * iris_move
+        moved = float(np.mean([_lid_moved(pts, base, rest[eye], side) for eye in live]))
         if moved * want >= 0.0:
             extra = want - moved if abs(want) > abs(moved) else 0.0
-        else:  # fading out over LID_OPPOSED, so that the lids do not jump where it starts
-            extra = want * max(0.0, 1.0 - abs(moved) / LID_OPPOSED)
-        for eye, idx, bump, n, width, _ in lids:
-            pts[idx, :2] += np.outer(bump * extra * width * weights[eye], n)
+        else:
+            extra = want
+        if opposed * want < 0.0:  # fading out over LID_OPPOSED, so that the lids do not jump
+            extra *= max(0.0, 1.0 - abs(opposed) / LID_OPPOSED)
+        for eye in live:
+            idx = rest[eye].lids[side]
+            pts[idx, :2] += np.outer(rest[eye].bumps[side] * extra * rest[eye].width * weights[eye], rest[eye].down)
+
+
+def _lid_moved(pts: np.ndarray, base: np.ndarray, rest: RestEye, side: int) -> float:
+    """How far a posed lid (`side` 0 upper, 1 lower) moved in the middle of its eye, eye widths,
+    image-down positive."""
+    idx, middle = rest.lids[side], rest.bumps[side] >= 0.75
+    if not middle.any():
+        return 0.0
+    return float(((pts[idx, :2] - base[idx, :2])[middle] @ rest.down).mean()) / rest.width
 
 
 # Openness (relative to rest) from which the iris takes the whole gaze; below it the iris is
@@ -572,7 +587,7 @@ def _gaze_shift(base: np.ndarray, posed: np.ndarray, corners, upper, lower, iris
     want = rest + np.array([gaze @ e0, gaze @ n0]) * GAZE_READ_GAIN
     lids = np.array([0.0, (m1 - c1) @ n1 / w1])
     x, y = _within_opening(posed, corners, upper, lower, c1, m1, e1, n1, w1, rest - lids, want - lids)
-    down = 1.0 if n1[1] >= 0.0 else -1.0  # the two eyes' corners run opposite ways
+    down = float(_down_normal(e1) @ n1)  # +1 or -1: the two eyes' corners run opposite ways
     return c1 + x * w1 * e1 + (lids[1] + y) * w1 * n1 - centre, float(lids[1] + y - rest[1]) * down
 
 
@@ -729,17 +744,20 @@ def limit_rotation(rotation: np.ndarray, settings: RetargetSettings) -> np.ndarr
     return euler_to_rotation(*limited)
 
 
-def _pose_eyes(pts: np.ndarray, avatar: AvatarFace, expression: np.ndarray, ratios: np.ndarray, gazes: np.ndarray,
+def _pose_eyes(pts: np.ndarray, avatar: AvatarFace, expression: np.ndarray, ratios: np.ndarray, gaze: np.ndarray,
                reference: DriverReference | None, settings: RetargetSettings) -> None:
     """Lay both eyes' lids and irises into `pts` (in place): each eye's lids at its relative
-    openness (`ratios`) and moved with the driver's eye opening, its iris at its gaze
-    (`gazes`, eye widths), then both pairs of lids carried with the irises (`_ride_lids`)."""
+    openness (`ratios`) and moved with the driver's eye opening, its iris at its gaze (`gaze`,
+    eye widths, one height for both eyes: `conjugate_gaze`), then both pairs of lids carried
+    with the irises (`_ride_lids`)."""
     base, f = avatar.landmarks, avatar.size
+    ks = [float(np.clip(_blink_curve(float(r), settings.blink_closed_below, settings.blink_open_above),
+                        SHUT_LID_GAP, 1.6)) for r in ratios]
+    gazes = conjugate_gaze(gaze, np.array([_aperture_weight(k) for k in ks]))
     iris_moves: list[float] = []
-    ks: list[float] = []
+    shared: list[float] = []
     for eye, (corners, upper, lower, iris) in enumerate(_EYES):
-        ratio = float(ratios[eye])
-        k = np.clip(_blink_curve(ratio, settings.blink_closed_below, settings.blink_open_above), SHUT_LID_GAP, 1.6)
+        k = ks[eye]
         up, low = base[list(upper)], base[list(lower)]
         # Lids meet a quarter of the way up from the lower lid, as in a real blink.
         meet = low + 0.25 * (up - low)
@@ -747,12 +765,11 @@ def _pose_eyes(pts: np.ndarray, avatar: AvatarFace, expression: np.ndarray, rati
         pts[list(lower)] = meet + (low - meet) * k
         driver_width = (_eye_frame(reference.landmarks, corners, upper, lower)[3] / reference.size
                         if reference is not None else None)
-        _move_aperture(pts, avatar.eyes[eye], upper, lower,
-                       aperture_shift(expression, corners, upper, lower) * settings.eyes_gain, driver_width, f,
-                       float(k))
+        shared.append(_move_aperture(pts, avatar.eyes[eye],
+                                     aperture_shift(expression, corners, upper, lower) * settings.eyes_gain,
+                                     driver_width, f, k))
         shift, across = _gaze_shift(base, pts, corners, upper, lower, iris, gazes[eye])
         iris_moves.append(across)
-        ks.append(float(k))
         iris_pts = base[list(iris)].copy()
         iris_pts[:, :2] += shift
         if k < GAZE_FULL_FROM:
@@ -762,9 +779,9 @@ def _pose_eyes(pts: np.ndarray, avatar: AvatarFace, expression: np.ndarray, rati
             # line on a tilted or far eye, and the warp folded there: a flat patch over the eye.)
             # Above GAZE_FULL_FROM (a glance down lowers the lids too) the gaze is whole.
             iris_pts = _between_lids(base, pts, corners, upper, lower, base[list(iris)], shift,
-                                     float(k) / GAZE_FULL_FROM)
+                                     k / GAZE_FULL_FROM)
         pts[list(iris)] = iris_pts
-    _ride_lids(pts, base, avatar.eyes, iris_moves, ks)
+    _ride_lids(pts, base, avatar.eyes, iris_moves, shared, ks)
 
 
 def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
@@ -796,8 +813,7 @@ def apply_motion(avatar: AvatarFace, motion: Motion, settings: RetargetSettings,
     pts = _uncross_lips(lips, pts, parts["mouth"])
 
     ratios = _paired_blink(1.0 + settings.eyes_gain * (motion.eye_openness - 1.0), settings)
-    _pose_eyes(pts, avatar, expression, ratios, conjugate_gaze(motion.gaze, ratios) * settings.gaze_gain, reference,
-               settings)
+    _pose_eyes(pts, avatar, expression, ratios, motion.gaze * settings.gaze_gain, reference, settings)
 
     rotation = turn_within_margin(limit_rotation(rotvec_to_matrix(motion.rotation * settings.head_gain), settings),
                                   avatar)

@@ -289,6 +289,32 @@ def test_the_upper_lid_rides_on_a_glance_up_and_down(data_dir):
     for iris, up, _, _ in moves(apply_motion(avatar.face, motion, RetargetSettings(), reference=ref).landmarks):
         assert 0.8 * iris < up < 1.3 * iris, (iris, up)
 
+    # A smile's narrowing lowers the lids; a glance up still lifts the upper one with the iris.
+    narrowed = dataclasses.replace(Motion.neutral(), eye_openness=np.array([0.85, 0.85]))
+    glancing = dataclasses.replace(narrowed, gaze=np.array([[0.0, -0.1], [0.0, -0.1]]))
+    still = moves(apply_motion(avatar.face, narrowed, RetargetSettings()).landmarks)
+    for (iris, up, _, _), (_, up0, _, _) in zip(moves(apply_motion(avatar.face, glancing, RetargetSettings()).landmarks),
+                                                still):
+        assert iris < -0.05 and up - up0 < 0.8 * iris, (iris, up, up0)
+
+    # One eye's noisier height reading does not set one lid lower than the other.
+    uneven = dataclasses.replace(Motion.neutral(), gaze=np.array([[0.0, 0.02], [0.0, 0.12]]))
+    (iris_r, up_r, _, _), (iris_l, up_l, _, _) = moves(apply_motion(avatar.face, uneven, RetargetSettings()).landmarks)
+    assert abs(iris_r - iris_l) < 0.01 and abs(up_r - up_l) < 0.01, (iris_r, iris_l, up_r, up_l)
+
+
+def test_both_eyes_take_one_height_of_gaze_but_a_shutting_eyes_reading_counts_for_nothing():
+    from app.retarget import conjugate_gaze
+
+    gaze = np.array([[0.05, 0.02], [-0.04, 0.12]])
+    both = conjugate_gaze(gaze, np.array([1.0, 1.0]))
+    assert both[0, 1] == both[1, 1] == pytest.approx(0.07)
+    assert np.array_equal(both[:, 0], gaze[:, 0])  # sideways, each eye its own
+    one = conjugate_gaze(gaze, np.array([1.0, 0.0]))  # the left eye shutting: its reading is a guess
+    assert one[0, 1] == one[1, 1] == pytest.approx(0.02)
+    shut = conjugate_gaze(gaze, np.array([0.0, 0.0]))
+    assert np.array_equal(shut, gaze)
+
 
 def test_self_reenacted_glances_read_as_big_as_the_real_ones(data_dir):
     """lp_d10 driving its own first frame: the output's iris, read by MediaPipe, moves about as
@@ -570,7 +596,8 @@ def test_a_blink_read_a_frame_apart_closes_both_eyes_as_one():
     for other in (0.3, 0.5):  # no jump as the more open eye or the spread sweeps through
         tops = np.linspace(other, other + 0.7, 141)
         outs = np.array([_paired_blink(np.array([other, t]), s)[1] for t in tops])
-        assert np.abs(np.diff(outs)).max() < 0.06, np.abs(np.diff(outs)).max()
+        # Steps of 0.005: the old hard line jumped by the two eyes' whole spread (0.25 here).
+        assert np.abs(np.diff(outs)).max() < 0.04, np.abs(np.diff(outs)).max()
 
 
 def test_narrowing_narrows_and_only_a_shut_eye_shuts():

@@ -249,6 +249,17 @@ def test_the_painted_mouth_carries_the_portraits_own_grain_and_moves_it_with_the
     assert np.array_equal(first, again)
     assert np.array_equal(first[:-2, :-3], moved[2:, 3:])
     assert (first != 128).any()
+    # Opened further (the patch's corner moves), the grain round the mouth's middle stays put.
+    wider = posed.copy()
+    wider[list(lm.UPPER_INNER_LIP), 1] -= 0.05 * width
+    wider[list(lm.LOWER_INNER_LIP), 1] += 0.05 * width
+    opened = canvas.copy()
+    fill_mouth(opened, wider, 0.0, palette, teeth)
+    cx, cy = np.round(posed[corners].mean(axis=0)).astype(int)
+    near = (slice(cy + 2, cy + 8), slice(cx - 12, cx + 12))  # below the teeth, in the cavity
+    a = fine(cv2.cvtColor(first, cv2.COLOR_BGR2LAB)[..., 0])[near].ravel()
+    b = fine(cv2.cvtColor(opened, cv2.COLOR_BGR2LAB)[..., 0])[near].ravel()
+    assert np.corrcoef(a, b)[0, 1] > 0.7
 
 
 def test_a_wide_mouth_shows_a_tongue_and_a_row_of_shaded_teeth_not_a_hole_and_a_bar():

@@ -280,10 +280,24 @@ def conjugate_gaze(gaze: np.ndarray, weights: np.ndarray) -> np.ndarray:
     of an eye's width apart on a steady stare, and once the lids ride on the iris
     (`_ride_lids`) that noise put one lid lower than the other: a flickering half-wink."""
     gaze = np.array(gaze, np.float64)
-    w = np.asarray(weights, np.float64)
-    if w.sum() > 1e-6:
-        gaze[:, 1] = float((gaze[:, 1] * w).sum() / w.sum())
+    gaze[:, 1] = _both_eyes(gaze[:, 1], weights)
     return gaze
+
+
+def _both_eyes(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(2,) the two eyes' `values` replaced by their mean weighted by `weights`; as they are
+    where both weights are 0."""
+    w = np.asarray(weights, np.float64)
+    if w.sum() <= 1e-6:
+        return np.asarray(values, np.float64)
+    return np.full(2, float((np.asarray(values, np.float64) * w).sum() / w.sum()))
+
+
+def _driver_eye_width(reference: DriverReference | None, eye: int) -> float | None:
+    """The driver's eye's width at its neutral, face sizes (None without a reference)."""
+    if reference is None:
+        return None
+    return _eye_frame(reference.landmarks, *_EYES[eye][:3])[3] / reference.size
 
 
 def _paired_blink(ratios: np.ndarray, settings: RetargetSettings) -> np.ndarray:
@@ -485,24 +499,28 @@ def _down_normal(e: np.ndarray) -> np.ndarray:
     return n if n[1] >= 0.0 else -n
 
 
-def _move_aperture(pts: np.ndarray, rest: RestEye, shift: np.ndarray, driver_width: float | None,
-                   face_size: float, k: float) -> float:
-    """Move the posed lids (in place) across the eye by the driver's `shift` (face sizes, from
-    `aperture_shift`), as a share of its eye's width (`driver_width`, face sizes; without it,
-    as a share of the avatar's `face_size`) laid on the avatar's; most in the middle of the eye,
-    none at its corners, fading out as the eye shuts (`k`, its relative openness). Returns the
-    lids' move in the middle of the eye (eye widths, image-down positive)."""
+def _aperture_share(rest: RestEye, shift: np.ndarray, driver_width: float | None, face_size: float) -> float:
+    """The driver's `shift` (face sizes, from `aperture_shift`) across the avatar's eye, as a
+    share of the driver's eye's width (`driver_width`, face sizes; without it, the avatar's
+    `face_size` in pixels stands for it), image-down positive, at most APERTURE_MAX."""
+    across = float(shift @ rest.down) * (1.0 / driver_width if driver_width else face_size / rest.width)
+    return float(np.clip(across, -APERTURE_MAX, APERTURE_MAX))
+
+
+def _move_aperture(pts: np.ndarray, rest: RestEye, share: float, k: float) -> float:
+    """Move the posed lids (in place) across the eye by `share` of its width (`_aperture_share`),
+    most in the middle of the eye, none at its corners, fading out as the eye shuts (`k`, its
+    relative openness). Returns the lids' move in the middle of the eye (eye widths,
+    image-down positive)."""
     weight = _aperture_weight(k)
     if weight <= 0.0:
         return 0.0
     idx = [*rest.lids[0], *rest.lids[1]]
-    bump, n, width = np.concatenate(rest.bumps), rest.down, rest.width
-    across = float(shift @ n) * (width / driver_width if driver_width else face_size)
-    across = float(np.clip(across, -APERTURE_MAX * width, APERTURE_MAX * width))
+    bump = np.concatenate(rest.bumps)
     # Scaled so the lids' mean move is the driver's (the corners stay).
-    gain = across * weight / max(float(bump.mean()), 1e-6)
-    pts[idx, :2] += np.outer(bump * gain, n)
-    return gain / width
+    gain = share * weight / max(float(bump.mean()), 1e-6)
+    pts[idx, :2] += np.outer(bump * gain * rest.width, rest.down)
+    return gain
 
 
 def _ride_lids(pts: np.ndarray, base: np.ndarray, rest: tuple[RestEye, RestEye], iris_moves: list[float],
@@ -753,7 +771,13 @@ def _pose_eyes(pts: np.ndarray, avatar: AvatarFace, expression: np.ndarray, rati
     base, f = avatar.landmarks, avatar.size
     ks = [float(np.clip(_blink_curve(float(r), settings.blink_closed_below, settings.blink_open_above),
                         SHUT_LID_GAP, 1.6)) for r in ratios]
-    gazes = conjugate_gaze(gaze, np.array([_aperture_weight(k) for k in ks]))
+    weights = np.array([_aperture_weight(k) for k in ks])
+    gazes = conjugate_gaze(gaze, weights)
+    # The lids' shared move too is one for both eyes (it follows the eyes' turn up or down):
+    # each eye's lids read on their own set one lid lower than the other at a blink's start.
+    shares = _both_eyes(np.array([_aperture_share(avatar.eyes[eye], aperture_shift(expression, *_EYES[eye][:3])
+                                                  * settings.eyes_gain, _driver_eye_width(reference, eye), f)
+                                  for eye in (0, 1)]), weights)
     iris_moves: list[float] = []
     shared: list[float] = []
     for eye, (corners, upper, lower, iris) in enumerate(_EYES):
@@ -763,11 +787,7 @@ def _pose_eyes(pts: np.ndarray, avatar: AvatarFace, expression: np.ndarray, rati
         meet = low + 0.25 * (up - low)
         pts[list(upper)] = meet + (up - meet) * k
         pts[list(lower)] = meet + (low - meet) * k
-        driver_width = (_eye_frame(reference.landmarks, corners, upper, lower)[3] / reference.size
-                        if reference is not None else None)
-        shared.append(_move_aperture(pts, avatar.eyes[eye],
-                                     aperture_shift(expression, corners, upper, lower) * settings.eyes_gain,
-                                     driver_width, f, k))
+        shared.append(_move_aperture(pts, avatar.eyes[eye], float(shares[eye]), k))
         shift, across = _gaze_shift(base, pts, corners, upper, lower, iris, gazes[eye])
         iris_moves.append(across)
         iris_pts = base[list(iris)].copy()

@@ -244,6 +244,40 @@ def test_the_lids_follow_the_drivers_eye_opening_up_and_down(data_dir):
     assert all(d < 0.1 for d in lids_drop(posed)), lids_drop(posed)
 
 
+def test_the_lids_shared_move_is_one_for_both_eyes_but_not_from_a_shut_one(data_dir):
+    """The driver's two eyes' lids read apart (one pair 0.04 of an eye's width down, the other
+    still: MediaPipe's noise, or a blink's first frame): both of the portrait's pairs move by
+    the same, half of it, instead of one lower than the other. A shutting eye's lids count for
+    nothing."""
+    import dataclasses
+
+    from app.retarget import DriverReference, RetargetSettings, apply_motion, measure_motion
+
+    avatar = load_avatar(data_dir / "portraits" / "astronaut.png")
+    rest = avatar.face.landmarks
+    ref = DriverReference.from_landmarks(rest)
+    eyes = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
+            (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER))
+
+    def drops(points: np.ndarray) -> list[float]:
+        out = []
+        for corners, upper, lower in eyes:
+            width = np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
+            out.append(float((points[[*upper, *lower], 1] - rest[[*upper, *lower], 1]).mean() / width))
+        return out
+
+    one = rest.copy()
+    corners, upper, lower = eyes[0]
+    one[[*upper, *lower], 1] += 0.04 * np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
+    motion = measure_motion(ref, one)
+    right, left = drops(apply_motion(avatar.face, motion, RetargetSettings(), reference=ref).landmarks)
+    assert abs(right - left) < 0.003 and 0.012 < right < 0.03, (right, left)
+    # The other eye shut (a wink): the open eye's lids keep their own move.
+    wink = dataclasses.replace(motion, eye_openness=np.array([1.0, 0.05]))
+    right, _ = drops(apply_motion(avatar.face, wink, RetargetSettings(), reference=ref).landmarks)
+    assert 0.025 < right < 0.055, right
+
+
 def test_the_upper_lid_rides_on_a_glance_up_and_down(data_dir):
     """A painted iris shows only what its lids leave uncovered: moved down alone, its hidden
     top came out as a flat white cap over a shrunken iris (a startled stare, not a look down),

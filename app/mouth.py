@@ -217,8 +217,8 @@ def fill_mouth(canvas: np.ndarray, posed: np.ndarray, rest_area: float, palette:
     corners = posed[list(MOUTH_CORNERS), :2] - (x0, y0)
     # The grain's origin sits on the mouth's middle, not on the patch's corner, which moves as
     # the lips part: there the grain crawled across the mouth as it opened.
-    middle = np.round(posed[list(MOUTH_CORNERS), :2].mean(axis=0)).astype(int)
-    patch = interior(local, corners, size, palette, amount, bite - (x0, y0), (x0 - middle[0], y0 - middle[1]))
+    middle = np.round(corners.mean(axis=0)).astype(int)
+    patch = interior(local, corners, size, palette, amount, bite - (x0, y0), (-middle[0], -middle[1]))
 
     mask = np.zeros((size[1], size[0]), np.uint8)
     cv2.fillPoly(mask, [np.round(local * 4).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=2)

@@ -193,6 +193,21 @@ def test_gaze_gain_scales_the_glance_and_zero_keeps_the_iris_still(data_dir):
     assert moved[0.5] == pytest.approx(moved[1.0] / 2, rel=0.05)
 
 
+_LIDDED_EYES = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
+                (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER))
+
+
+def _lids_drop(rest: np.ndarray, points: np.ndarray) -> list[float]:
+    """Per eye (right, left): how far its lid points moved down the image from `rest`, on
+    average, in its eye's widths."""
+    out = []
+    for corners, upper, lower in _LIDDED_EYES:
+        width = np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
+        idx = [*upper, *lower]
+        out.append(float((points[idx, 1] - rest[idx, 1]).mean() / width))
+    return out
+
+
 def test_the_lids_follow_the_drivers_eye_opening_up_and_down(data_dir):
     """A glance down carries the lids down with it (on real footage the lids' midline moves
     with the iris, about a third as far): the driver's eye opening moving as a whole against
@@ -204,16 +219,10 @@ def test_the_lids_follow_the_drivers_eye_opening_up_and_down(data_dir):
     avatar = load_avatar(data_dir / "portraits" / "astronaut.png")
     rest = avatar.face.landmarks
     ref = DriverReference.from_landmarks(rest)
-    eyes = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
-            (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER))
+    eyes = _LIDDED_EYES
 
     def lids_drop(points: np.ndarray) -> list[float]:
-        out = []
-        for corners, upper, lower in eyes:
-            width = np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
-            idx = [*upper, *lower]
-            out.append(float((points[idx, 1] - rest[idx, 1]).mean() / width))
-        return out
+        return _lids_drop(rest, points)
 
     down = rest.copy()
     for corners, upper, lower in eyes:
@@ -256,18 +265,12 @@ def test_the_lids_shared_move_is_one_for_both_eyes_but_not_from_a_shut_one(data_
     avatar = load_avatar(data_dir / "portraits" / "astronaut.png")
     rest = avatar.face.landmarks
     ref = DriverReference.from_landmarks(rest)
-    eyes = ((lm.RIGHT_EYE_CORNERS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
-            (lm.LEFT_EYE_CORNERS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER))
 
     def drops(points: np.ndarray) -> list[float]:
-        out = []
-        for corners, upper, lower in eyes:
-            width = np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
-            out.append(float((points[[*upper, *lower], 1] - rest[[*upper, *lower], 1]).mean() / width))
-        return out
+        return _lids_drop(rest, points)
 
     one = rest.copy()
-    corners, upper, lower = eyes[0]
+    corners, upper, lower = _LIDDED_EYES[0]
     one[[*upper, *lower], 1] += 0.04 * np.linalg.norm(rest[corners[0], :2] - rest[corners[1], :2])
     motion = measure_motion(ref, one)
     right, left = drops(apply_motion(avatar.face, motion, RetargetSettings(), reference=ref).landmarks)
